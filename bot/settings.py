@@ -1,0 +1,165 @@
+"""Core settings, read from the environment and `.env` by `load_settings()` at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.routing import AgentRef, Router, parse_routes
+
+DEFAULT_BASE_URL = "https://api.meibel.ai/v2"
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class SettingsError(Exception):
+    """Settings that cannot start the bot; `problems` holds one clear line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def env_config() -> SettingsConfigDict:
+    """The shared source config: environment first, then `.env` in the working directory."""
+    return SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+
+class Settings(BaseSettings):
+    """The core's settings; adapters keep theirs beside their code."""
+
+    model_config = env_config()
+
+    meibel_api_key: SecretStr | None = Field(
+        None, description="your Meibel API key (Meibel console -> API keys)"
+    )
+    meibel_base_url: str = Field(
+        DEFAULT_BASE_URL, description="the Meibel API base URL, e.g. https://api.meibel.ai/v2"
+    )
+    meibel_agent_id: str | None = Field(None, description="the default agent's id")
+    meibel_agent_name: str | None = Field(None, description="the default agent's kebab-case name")
+    meibel_timeout_seconds: int = Field(
+        60, ge=1, le=900, description="seconds Meibel may take to answer, a whole number 1-900"
+    )
+    redis_url: SecretStr | None = Field(
+        None, description="a redis:// or rediss:// URL; unset uses the embedded store"
+    )
+    meibel_bot_db: str = Field(
+        "meibel-bot.db", description="path of the embedded store's SQLite file"
+    )
+    session_ttl_seconds: int = Field(
+        7 * 24 * 3600, ge=60, description="seconds a thread keeps its session, at least 60"
+    )
+    log_level: LogLevel = Field("INFO", description="one of DEBUG, INFO, WARNING, ERROR")
+    agent_routes: str = Field(
+        "",
+        description="comma-separated <platform>:<channel or workspace id>=<agent-name> pairs",
+    )
+    max_question_chars: int = Field(
+        8000, ge=1, description="the longest question accepted, in characters, at least 1"
+    )
+
+    @field_validator("meibel_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("not an http(s) URL")
+        return value.strip().rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        scheme = urlsplit(value.get_secret_value()).scheme
+        if scheme not in ("redis", "rediss", "unix", "redis+sentinel"):
+            raise ValueError("not a redis:// URL")
+        return value
+
+    @field_validator("meibel_agent_id", "meibel_agent_name", "meibel_api_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("agent_routes")
+    @classmethod
+    def _check_routes(cls, value: str) -> str:
+        parse_routes(value)
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    # -- derived ------------------------------------------------------------------------
+    @property
+    def api_key(self) -> str:
+        return self.meibel_api_key.get_secret_value() if self.meibel_api_key else ""
+
+    @property
+    def redis_dsn(self) -> str | None:
+        return self.redis_url.get_secret_value() if self.redis_url else None
+
+    @property
+    def default_agent(self) -> AgentRef | None:
+        if self.meibel_agent_id:
+            return AgentRef("id", self.meibel_agent_id)
+        if self.meibel_agent_name:
+            return AgentRef("name", self.meibel_agent_name)
+        return None
+
+    def router(self) -> Router:
+        default = self.default_agent
+        if default is None:
+            raise SettingsError(meibel_problems(self))
+        return Router(default=default, routes=parse_routes(self.agent_routes))
+
+
+def meibel_problems(settings: Settings) -> list[str]:
+    """What is missing before the bot can talk to Meibel; empty when nothing is."""
+    problems: list[str] = []
+    if not settings.api_key:
+        problems.append("MEIBEL_API_KEY is not set: it should hold your Meibel API key.")
+    if settings.meibel_agent_id and settings.meibel_agent_name:
+        problems.append(
+            "MEIBEL_AGENT_ID and MEIBEL_AGENT_NAME are both set: set exactly one of them."
+        )
+    elif not settings.default_agent:
+        problems.append(
+            "MEIBEL_AGENT_ID or MEIBEL_AGENT_NAME is not set: set exactly one, "
+            "the id or the kebab-case name of the agent that answers by default."
+        )
+    return problems
+
+
+def describe_validation_error(
+    exc: ValidationError, fields: Mapping[str, Any], *, secret: frozenset[str] = frozenset()
+) -> list[str]:
+    """One line per invalid setting: the variable, what it should hold, what it got."""
+    lines: list[str] = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        info = fields.get(name)
+        wanted = getattr(info, "description", None) or error["msg"]
+        got = "" if name in secret else f" (got {error.get('input')!r})"
+        lines.append(f"{name.upper()} is invalid: it should hold {wanted}{got}.")
+    return lines
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings; raises SettingsError with one line per invalid variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(
+            describe_validation_error(
+                exc, Settings.model_fields, secret=frozenset({"meibel_api_key", "redis_url"})
+            )
+        ) from None
