@@ -54,6 +54,7 @@ class MeibelClient:
         timeout_seconds: int,
         retry: RetryPolicy | None = None,
         max_connections: int = 256,
+        read_timeout_margin: float = READ_TIMEOUT_MARGIN,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._api_key = api_key
@@ -63,7 +64,7 @@ class MeibelClient:
             base_url=base_url.rstrip("/") + "/",
             headers={API_KEY_HEADER: api_key, "User-Agent": "meibel-bot"},
             timeout=httpx.Timeout(
-                connect=10.0, read=timeout_seconds + READ_TIMEOUT_MARGIN, write=30.0, pool=60.0
+                connect=10.0, read=timeout_seconds + read_timeout_margin, write=30.0, pool=60.0
             ),
             limits=httpx.Limits(
                 max_connections=max_connections,
