@@ -1,0 +1,275 @@
+"""The local Meibel stand-in: a real HTTP server on aiohttp, started in-process on port 0.
+
+Tests, the demo and benchmarks point the real Meibel client at `DevServer.base_url`, then
+assert on what the server received (`requests`, `sessions`) and steer it with faults, queued
+answers and a gate that keeps chats in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+from aiohttp.log import access_logger
+from aiohttp.typedefs import Handler
+
+from bot.devserver.answers import now_iso
+from bot.devserver.faults import Faults, QueuedResponse, StreamFailure, default_error_body
+from bot.devserver.recording import RecordedRequest, new_record, read_body
+from bot.devserver.state import AgentInfo, SessionInfo, default_agents, synthesize_agent
+from bot.devserver.streaming import STREAM_MODES, StreamMode
+
+API_PREFIX = "/v2"
+DEFAULT_API_KEY = "dev-key"
+# Attachments go through /chat/stream; aiohttp's default 1 MiB limit would refuse real files.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+RECORD = web.RequestKey("meibel_record", RecordedRequest)
+SERVER: web.AppKey[DevServer] = web.AppKey("meibel_devserver")
+
+
+def error_response(status: int, code: str, message: str, **headers: str) -> web.Response:
+    return web.json_response({"code": code, "message": message}, status=status, headers=headers)
+
+
+class DevServer:
+    """A Meibel API stand-in; see the module docstring. Not thread-safe: one event loop."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = DEFAULT_API_KEY,
+        faults: Faults | None = None,
+        stream_mode: StreamMode = "cumulative",
+        stream_chunk_delay_seconds: float = 0.0,
+        agents: list[AgentInfo] | None = None,
+        access_log: bool = False,
+    ) -> None:
+        if stream_mode not in STREAM_MODES:
+            raise ValueError(f"stream_mode must be one of {STREAM_MODES}, got {stream_mode!r}")
+        self.api_key = api_key
+        self.faults = faults or Faults()
+        self.stream_mode: StreamMode = stream_mode
+        self.stream_chunk_delay_seconds = stream_chunk_delay_seconds
+        self.agents: dict[str, AgentInfo] = {a.id: a for a in (agents or default_agents())}
+        self.requests: list[RecordedRequest] = []
+        self.sessions: dict[str, SessionInfo] = {}
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        # Per session: lets tests prove the bot never sends two chats into one session at once.
+        self.max_in_flight_by_session: Counter[str] = Counter()
+        self._in_flight_by_session: Counter[str] = Counter()
+        self._queued: list[QueuedResponse] = []
+        self._stream_failures: list[StreamFailure] = []
+        self._gate = asyncio.Event()
+        self._gate.set()
+        self._changed = asyncio.Event()
+        self._access_log = access_log
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        if self._runner is None:
+            raise RuntimeError("DevServer is not started")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{API_PREFIX}"
+
+    def make_app(self) -> web.Application:
+        # Imported here: the routes need this module's request/app keys at import time.
+        from bot.devserver.routes import add_routes
+
+        app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY_BYTES)
+        app[SERVER] = self
+        add_routes(app)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        if self._runner is not None:
+            raise RuntimeError("DevServer is already started")
+        runner = web.AppRunner(
+            self.make_app(),
+            access_log=access_logger if self._access_log else None,
+            # Held chats are released on stop, so a short grace period is enough.
+            shutdown_timeout=2.0,
+        )
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.host = host
+        self.port = int(runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        self.release_chats()
+        await runner.cleanup()
+
+    async def __aenter__(self) -> DevServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- test hooks ---------------------------------------------------------------------
+    def queue_responses(
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+        path_contains: str = "/chat",
+        method: str | None = None,
+    ) -> None:
+        """Answer the next `times` matching requests (after auth) with `status`.
+
+        The body defaults to `{"code", "message"}`; a queued 429 gets a Retry-After of
+        `faults.retry_after_seconds` unless `headers` sets one.
+        """
+        self._queued.append(
+            QueuedResponse(
+                status=status,
+                remaining=times,
+                headers=dict(headers or {}),
+                body=body,
+                path_contains=path_contains,
+                method=method,
+            )
+        )
+
+    def queue_stream_failure(
+        self, *, times: int = 1, after_partials: int = 1, abort: bool = False
+    ) -> None:
+        """Break the next `times` streams after some partial responses: an `error` event, or
+        with `abort` a cut connection, and no `completion` either way."""
+        self._stream_failures.append(StreamFailure(times, after_partials, abort))
+
+    def forget_sessions(self) -> None:
+        """Forget every session, as if they expired: chats into them now answer 404."""
+        self.sessions.clear()
+
+    def create_session(
+        self, agent_id: str = "agt_dev_helpdesk", *, session_id: str | None = None
+    ) -> str:
+        """Start a session without HTTP, for tests that need one as a precondition.
+
+        A chosen `session_id` lets static configuration (e.g. a contract test) name it.
+        """
+        agent = self.agents.get(agent_id) or synthesize_agent(agent_id)
+        return self._new_session(agent, None, session_id=session_id).session_id
+
+    def hold_chats(self) -> None:
+        """Keep every chat that arrives from now on in flight until `release_chats()`."""
+        self._gate.clear()
+
+    def release_chats(self) -> None:
+        self._gate.set()
+
+    @property
+    def chats_held(self) -> bool:
+        return not self._gate.is_set()
+
+    async def wait_for_in_flight(self, count: int) -> None:
+        """Wait until at least `count` accepted chats are in flight (held or answering).
+
+        Wrap it in `asyncio.timeout()` so a test that never gets there fails instead of hanging.
+        """
+        while self.in_flight < count:
+            await self._changed.wait()
+
+    def chat_requests(self) -> list[RecordedRequest]:
+        """The recorded calls to /chat and /chat/stream, oldest first."""
+        return [r for r in self.requests if r.method == "POST" and "/chat" in r.path]
+
+    # -- used by the routes -------------------------------------------------------------
+    def _new_session(
+        self, agent: AgentInfo, request: dict[str, Any] | None, *, session_id: str | None = None
+    ) -> SessionInfo:
+        session = SessionInfo(
+            session_id=session_id or f"ses_{uuid.uuid4().hex}",
+            agent=agent,
+            created_at=now_iso(),
+            request=request,
+        )
+        self.sessions[session.session_id] = session
+        return session
+
+    def _next_stream_failure(self) -> StreamFailure | None:
+        for failure in self._stream_failures:
+            if failure.remaining > 0:
+                failure.remaining -= 1
+                return failure
+        return None
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def _enter_chat(self, session_id: str) -> None:
+        """Count the chat as in flight, then wait at the gate."""
+        self.in_flight += 1
+        self._in_flight_by_session[session_id] += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.max_in_flight_by_session[session_id] = max(
+            self.max_in_flight_by_session[session_id], self._in_flight_by_session[session_id]
+        )
+        self._notify()
+        await self._gate.wait()
+
+    def _leave_chat(self, session_id: str) -> None:
+        self.in_flight -= 1
+        self._in_flight_by_session[session_id] -= 1
+        self._notify()
+
+    # -- the middleware: record, authenticate, answer queued responses ------------------
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        record = new_record(request, api_key=self.api_key)
+        self.requests.append(record)
+        request[RECORD] = record
+        try:
+            await read_body(request, record)
+            response = await self._dispatch(request, handler, record)
+        except web.HTTPException as exc:
+            # aiohttp's own 404/405 are plain text; the API answers JSON everywhere.
+            body = default_error_body(exc.status)
+            headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+            response = web.json_response(body, status=exc.status, headers=headers)
+        record.status = response.status
+        return response
+
+    async def _dispatch(
+        self, request: web.Request, handler: Handler, record: RecordedRequest
+    ) -> web.StreamResponse:
+        if not record.key_present:
+            return error_response(401, "unauthorized", "Missing API key")
+        if not record.key_valid:
+            return error_response(401, "unauthorized", "Invalid API key")
+        for queued in self._queued:
+            if queued.matches(request.method, request.path):
+                queued.remaining -= 1
+                headers = dict(queued.headers)
+                if queued.status == 429 and not any(k.lower() == "retry-after" for k in headers):
+                    headers["Retry-After"] = str(self.faults.retry_after_seconds)
+                body = queued.body if queued.body is not None else default_error_body(queued.status)
+                return web.json_response(body, status=queued.status, headers=headers)
+        self._queued = [q for q in self._queued if q.remaining > 0]
+        return await handler(request)
