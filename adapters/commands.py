@@ -40,11 +40,16 @@ def register_core(sub: SubParsers) -> None:
     run.set_defaults(handler=cmd_run)
 
 
-def _settings() -> Settings:
+def _settings(*, quiet: bool = False) -> Settings:
+    """Settings and logging; `quiet` keeps INFO lines out of a terminal conversation
+    unless LOG_LEVEL was set on purpose."""
     from adapters.cli import settings_or_exit
 
     settings = settings_or_exit()
-    configure_logging(settings.log_level, secrets=_secrets(settings))
+    level = settings.log_level
+    if quiet and "log_level" not in settings.model_fields_set:
+        level = "WARNING"
+    configure_logging(level, secrets=_secrets(settings))
     return settings
 
 
@@ -62,7 +67,7 @@ def _require_meibel(settings: Settings) -> None:
 
 
 async def cmd_chat(args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = _settings(quiet=True)
     _require_meibel(settings)
     async with open_runtime(settings) as runtime:
         return await run_chat(runtime.pipeline)
@@ -71,7 +76,7 @@ async def cmd_chat(args: argparse.Namespace) -> int:
 async def cmd_demo(args: argparse.Namespace) -> int:
     from bot.devserver import DevServer
 
-    settings = _settings()
+    settings = _settings(quiet=True)
     async with DevServer(api_key="demo-key") as server:
         demo = settings.model_copy(
             update={
