@@ -78,7 +78,7 @@ class Settings(BaseSettings):
         if value is None or not value.get_secret_value().strip():
             return None
         scheme = urlsplit(value.get_secret_value()).scheme
-        if scheme not in ("redis", "rediss", "unix", "redis+sentinel"):
+        if scheme not in ("redis", "rediss", "unix"):
             raise ValueError("not a redis:// URL")
         return value
 

@@ -111,7 +111,7 @@ async def test_chat_explains_a_bad_key_without_a_traceback(
 
 
 async def test_missing_settings_are_listed_one_line_each(tmp_path: Path) -> None:
-    code, out, err = await run(["chat"], env=clean_env(tmp_path), cwd=tmp_path)
+    code, _, err = await run(["chat"], env=clean_env(tmp_path), cwd=tmp_path)
     assert code == 2
     assert "MEIBEL_API_KEY is not set" in err
     assert "MEIBEL_AGENT_ID or MEIBEL_AGENT_NAME is not set" in err
