@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.meibel",
+    "tests.fixtures.slack",
 ]

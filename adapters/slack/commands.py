@@ -1,0 +1,135 @@
+"""The Slack hooks of the `meibel-bot` CLI: `meibel-bot slack`, `check` and `run`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.app import SlackBot
+from adapters.slack.responder import slack_error
+from adapters.slack.server import run_bot
+from adapters.slack.settings import (
+    SlackSettings,
+    load_slack_settings,
+    require_slack_settings,
+    slack_problems,
+)
+from bot.check import CheckReport, mask
+from bot.logs import configure_logging
+from bot.runtime import Runtime, open_runtime
+from bot.settings import SettingsError, meibel_problems
+from bot.store import StoreError
+
+SubParsers = Any  # argparse._SubParsersAction is private
+
+
+def register(sub: SubParsers) -> None:
+    parser = sub.add_parser(
+        "slack",
+        help="run the Slack bot (Socket Mode when SLACK_APP_TOKEN is set, else HTTP on $PORT)",
+    )
+    parser.set_defaults(handler=cmd_slack)
+
+
+def configured() -> bool:
+    """True when Slack is meant to run: a Slack token or secret is set.
+
+    A half-done set-up counts, so `meibel-bot run` reports what is missing instead of
+    silently leaving Slack out.
+    """
+    try:
+        settings = load_slack_settings()
+    except SettingsError:
+        return True
+    return bool(settings.bot_token or settings.app_token or settings.signing_secret)
+
+
+def build_bot(runtime: Runtime, settings: SlackSettings) -> SlackBot:
+    return SlackBot(
+        settings=settings,
+        pipeline=runtime.pipeline,
+        store=runtime.store,
+        session_ttl_seconds=runtime.settings.session_ttl_seconds,
+    )
+
+
+async def serve(runtime: Runtime) -> None:
+    """Run the Slack bot until cancelled; SettingsError names any missing variable."""
+    await run_bot(build_bot(runtime, require_slack_settings()))
+
+
+async def cmd_slack(args: argparse.Namespace) -> int:
+    from adapters.cli import settings_or_exit
+
+    core = settings_or_exit()
+    try:
+        slack = require_slack_settings()
+    except SettingsError as exc:
+        return _fail(exc.problems)
+    problems = meibel_problems(core)
+    if problems:
+        return _fail(problems)
+    configure_logging(
+        core.log_level, secrets=[core.api_key, core.redis_dsn or "", *slack.secrets()]
+    )
+    try:
+        async with open_runtime(core) as runtime:
+            await run_bot(build_bot(runtime, slack))
+    except StoreError as exc:
+        return _fail([f"the conversation store cannot be used: {exc}"], code=1)
+    return 0
+
+
+def _fail(lines: list[str], *, code: int = 2) -> int:
+    for line in lines:
+        print(f"meibel-bot: {line}", file=sys.stderr)
+    return code
+
+
+async def check(report: CheckReport) -> None:
+    """Slack's part of `meibel-bot check`: settings (secrets masked) and auth.test."""
+    report.section("Slack")
+    try:
+        settings = load_slack_settings()
+    except SettingsError as exc:
+        for line in exc.problems:
+            report.fail(line)
+        return
+    report.ok(f"SLACK_BOT_TOKEN = {mask(settings.bot_token)}")
+    report.ok(f"SLACK_SIGNING_SECRET = {mask(settings.signing_secret)}")
+    report.ok(f"SLACK_APP_TOKEN = {mask(settings.app_token)}")
+    report.ok(f"SLACK_API_URL = {settings.slack_api_url}")
+    allowed = ", ".join(sorted(settings.allowed_channels)) or "(all)"
+    report.ok(f"SLACK_ALLOWED_CHANNELS = {allowed}")
+    report.ok(f"SLACK_REPLY_WITHOUT_MENTION = {settings.slack_reply_without_mention}")
+    if not configured():
+        report.warn("Slack is not configured (SLACK_BOT_TOKEN is not set); skipping it")
+        return
+    for problem in slack_problems(settings):
+        report.fail(problem)
+    mode = "Socket Mode" if settings.socket_mode else f"HTTP mode on port {settings.port}"
+    report.ok(f"mode: {mode}")
+    if settings.bot_token:
+        await _check_auth(settings, report)
+
+
+async def _check_auth(settings: SlackSettings, report: CheckReport) -> None:
+    client = AsyncWebClient(token=settings.bot_token, base_url=settings.slack_api_url, timeout=10)
+    try:
+        response = await client.auth_test()
+    except SlackApiError as exc:
+        error = slack_error(exc)
+        report.fail(f"auth.test refused the bot token ({error}): check SLACK_BOT_TOKEN")
+        return
+    except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        report.fail(f"auth.test: cannot reach {settings.slack_api_url} ({type(exc).__name__})")
+        return
+    user, team = response.get("user") or "?", response.get("team") or "?"
+    report.ok(f"auth.test: the bot token works: @{user} in {team} ({response.get('team_id')})")
+    if response.get("bot_id") is None:
+        report.warn("SLACK_BOT_TOKEN is not a bot token (auth.test names no bot)")

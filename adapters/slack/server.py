@@ -1,0 +1,130 @@
+"""Running the Slack app: HTTP mode (uvicorn + Starlette) or Socket Mode.
+
+HTTP mode serves `POST /slack/events` (events, interactivity and slash commands on one URL)
+and `GET /healthz`. Socket Mode needs no public URL: it dials out with the app token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+
+import uvicorn
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from adapters.slack.app import SlackBot
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+# Answers in flight get this long to be posted when the process is asked to stop.
+DRAIN_SECONDS = 20.0
+
+
+def build_asgi(bot: SlackBot) -> Starlette:
+    handler = AsyncSlackRequestHandler(bot.app)
+
+    async def events(request: Request) -> Response:
+        return await handler.handle(request)
+
+    async def healthz(request: Request) -> Response:
+        # Liveness only: a Meibel or Redis outage is told to users in threads and must not
+        # get the process restarted in a loop.
+        return JSONResponse({"ok": True, "answers_in_flight": len(bot.background.tasks)})
+
+    return Starlette(
+        routes=[
+            Route(EVENTS_PATH, events, methods=["POST"]),
+            Route(HEALTH_PATH, healthz, methods=["GET"]),
+        ]
+    )
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket; port 0 picks a free one (tests read it back)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+class HttpServer:
+    """uvicorn serving the Slack endpoints on an already-listening socket."""
+
+    def __init__(self, bot: SlackBot, *, host: str = "0.0.0.0", port: int = 3000) -> None:
+        self.bot = bot
+        self.sock = listen(host, port)
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                build_asgi(bot),
+                log_config=None,  # keep our logging set-up (and its secret redaction)
+                lifespan="off",
+                access_log=False,
+                timeout_graceful_shutdown=5,
+            )
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        host = self.sock.getsockname()[0]
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> None:
+        """Serve in the background; the socket already listens, so requests queue until ready."""
+        self._task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.sock.close()
+
+    async def run(self) -> None:
+        """Serve until cancelled, then shut down gracefully."""
+        self.start()
+        assert self._task is not None
+        log.info("Slack HTTP mode: listening on port %d at %s", self.port, EVENTS_PATH)
+        try:
+            await asyncio.shield(self._task)
+        finally:
+            await self.stop()
+
+
+async def run_socket_mode(bot: SlackBot) -> None:
+    """Hold a Socket Mode connection until cancelled."""
+    handler = AsyncSocketModeHandler(bot.app, bot.settings.app_token, web_client=bot.client)
+    await handler.connect_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
+    log.info("Slack Socket Mode: connected")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await handler.close_async()  # type: ignore[no-untyped-call]
+
+
+async def run_bot(bot: SlackBot) -> None:
+    """Run in the mode the settings ask for until cancelled; answers in flight finish first."""
+    try:
+        if bot.settings.socket_mode:
+            await run_socket_mode(bot)
+        else:
+            await HttpServer(bot, port=bot.settings.port).run()
+    finally:
+        await bot.background.drain(grace_seconds=DRAIN_SECONDS)

@@ -1,0 +1,59 @@
+"""What Slack users read from the adapter itself (the core's texts are in bot/replies.py)."""
+
+from __future__ import annotations
+
+ASK_USAGE = (
+    "Usage: `/ask <your question>`, for example `/ask How do I reset my password?` "
+    "I'll post your question and my answer here as a new thread, where you can keep asking "
+    "follow-ups."
+)
+CHANNEL_NOT_ALLOWED = (
+    "I'm not set up to answer in this conversation. Please ask me in one of the channels "
+    "an admin has enabled for me."
+)
+BUTTON_EXPIRED = "This button has expired. Please ask your question again."
+FEEDBACK_THANKS = "Thanks for the feedback! It helps improve the agent's answers."
+FILES_IGNORED = (
+    "I can only read the text of messages, so I did not pass on the attached file(s): {names}."
+)
+POST_FAILED = (
+    "I have an answer, but Slack would not let me post it here. "
+    "Please try again; if this keeps happening, tell an admin."
+)
+UPLOAD_FAILED = "I couldn't attach the file *{name}* to this thread."
+THINKING = "thinking..."
+LOADING_MESSAGES = (
+    "Reading your question...",
+    "Asking the agent...",
+    "Putting the answer together...",
+)
+SUGGESTED_PROMPTS_TITLE = "Try asking:"
+SUGGESTED_PROMPTS = (
+    ("What can you help me with?", "What can you help me with?"),
+    ("Summarize a topic", "Give me a short summary of the most important things I should know."),
+    ("Find a document", "Where can I find the documentation about our main product?"),
+)
+
+
+def not_in_channel(bot_user: str | None) -> str:
+    who = f"<@{bot_user}>" if bot_user else "me"
+    return (
+        "I'm not a member of this channel, so I can't post here. "
+        f"Invite me with `/invite {who}` (or mention {who} and choose *Invite them*), "
+        "then ask again."
+    )
+
+
+def asked(user: str, question: str) -> str:
+    """The line that shows a question as asked by `user`, safe to post as mrkdwn."""
+    return f"<@{user}> asked: {escape(shorten(question, 2900))}"
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters, so user text cannot ping @channel or fake links."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
