@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.meibel",
     "tests.fixtures.slack",
+    "tests.fixtures.discord",
 ]

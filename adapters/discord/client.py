@@ -1,0 +1,149 @@
+"""The discord.py client: commands, message events and button clicks, wired to the handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from adapters.discord import texts
+from adapters.discord.access import AllowList
+from adapters.discord.answering import Answerer, Services
+from adapters.discord.buttons import register_buttons, reply_privately
+from adapters.discord.interactions import InteractionHandlers
+from adapters.discord.messages import MessageHandler
+from adapters.discord.settings import DiscordSettings
+
+log = logging.getLogger(__name__)
+
+ASK_MENU = "Ask Meibel"
+QUESTION_MAX = 4000  # a slash-command text option takes up to 6,000
+
+
+def intents_for(*, message_content: bool) -> discord.Intents:
+    """Only what the bot listens to: servers, messages (mentions, threads) and DMs."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.dm_messages = True
+    intents.message_content = message_content
+    return intents
+
+
+class MeibelDiscordClient(discord.AutoShardedClient):
+    """One client for all shards this process runs (all of them unless set)."""
+
+    def __init__(
+        self,
+        *,
+        services: Services,
+        settings: DiscordSettings,
+        message_content: bool,
+        **options: Any,
+    ) -> None:
+        if settings.discord_shard_ids:
+            options["shard_ids"] = settings.discord_shard_ids
+        super().__init__(
+            intents=intents_for(message_content=message_content),
+            # The last line of defence: whatever a send forgets, nothing pings.
+            allowed_mentions=discord.AllowedMentions.none(),
+            shard_count=settings.discord_shard_count,
+            **options,
+        )
+        self.settings = settings
+        allow = AllowList.of(
+            channels=settings.discord_allowed_channel_ids,
+            roles=settings.discord_allowed_role_ids,
+        )
+        answerer = Answerer(services)
+        self.meibel_buttons = InteractionHandlers(client=self, answerer=answerer, allow=allow)
+        self.messages = MessageHandler(
+            client=self,
+            answerer=answerer,
+            allow=allow,
+            reply_without_mention=settings.discord_reply_without_mention,
+        )
+        self.tree: app_commands.CommandTree[MeibelDiscordClient] = app_commands.CommandTree(self)
+        self.tree.on_error = self._on_command_error  # type: ignore[method-assign]
+        self.synced = False
+        self.ready_event: asyncio.Event | None = None  # set on ready, for whoever runs us
+
+    async def setup_hook(self) -> None:
+        """Runs once before the gateway connects: buttons, commands, command sync.
+
+        Sync belongs here rather than in on_ready, which fires again on every reconnect.
+        """
+        register_buttons(self)
+        guilds = [discord.Object(id=guild_id) for guild_id in self.settings.discord_guild_ids]
+        for command in build_commands(self.meibel_buttons):
+            if guilds:
+                self.tree.add_command(command, guilds=guilds)
+            else:
+                self.tree.add_command(command)
+        try:
+            if guilds:
+                for guild in guilds:
+                    await self.tree.sync(guild=guild)
+                log.info("commands synced to servers %s", self.settings.discord_guild_ids)
+            else:
+                await self.tree.sync()
+                log.info("commands synced globally (they can take up to an hour to appear)")
+            self.synced = True
+        except discord.HTTPException as exc:
+            # Mentions and DMs still work; say what to fix instead of failing to start.
+            log.error(
+                "could not sync the slash commands (status %s, code %s): invite the bot with "
+                "the applications.commands scope (see docs/discord.md)",
+                exc.status,
+                exc.code,
+            )
+
+    async def on_ready(self) -> None:
+        user = self.user
+        log.info(
+            "connected to Discord as %s (id %s) in %d server(s); message content %s",
+            user,
+            user.id if user else "?",
+            len(self.guilds),
+            "on" if self.intents.message_content else "off: mentions, DMs and commands only",
+        )
+        if self.ready_event is not None:
+            self.ready_event.set()
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.messages.on_message(message)
+
+    async def _on_command_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
+        # The handlers answer their own failures; this catches what happens around them
+        # (e.g. an option Discord sent that does not match the command).
+        log.error("command failed: %s", type(error).__name__, exc_info=error)
+        await reply_privately(interaction, texts.INTERNAL)
+
+
+def build_commands(
+    handlers: InteractionHandlers,
+) -> list[app_commands.Command[Any, ..., None] | app_commands.ContextMenu]:
+    """/ask, /new and the "Ask Meibel" message menu."""
+
+    @app_commands.command(name="ask", description="Ask Meibel; the answer opens a thread")
+    @app_commands.describe(question="What you want to know")
+    async def ask(
+        interaction: discord.Interaction[Any],
+        question: app_commands.Range[str, 1, QUESTION_MAX],
+    ) -> None:
+        await handlers.ask(interaction, question)
+
+    @app_commands.command(name="new", description="Start a fresh conversation in this thread")
+    async def new(interaction: discord.Interaction[Any]) -> None:
+        await handlers.new(interaction)
+
+    @app_commands.context_menu(name=ASK_MENU)
+    async def ask_about(interaction: discord.Interaction[Any], message: discord.Message) -> None:
+        await handlers.ask_about(interaction, message)
+
+    return [ask, new, ask_about]

@@ -1,0 +1,169 @@
+"""`meibel-bot discord`, the Discord part of `meibel-bot check`, and `run`'s hooks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import Any
+
+import discord
+
+from adapters.discord.app import DiscordRunner, invite_url, services_of
+from adapters.discord.settings import DiscordSettings, load_discord_settings
+from bot.check import CheckReport, mask
+from bot.logs import RedactSecrets, configure_logging
+from bot.runtime import Runtime, open_runtime
+from bot.settings import SettingsError, meibel_problems
+from bot.store import StoreError
+
+log = logging.getLogger(__name__)
+
+TOKEN_MISSING = (
+    "DISCORD_TOKEN is not set: it should hold your bot's token "
+    "(Developer Portal -> your application -> Bot -> Reset Token); see docs/discord.md."
+)
+TOKEN_REFUSED = (
+    "Discord refused DISCORD_TOKEN: it is wrong or was reset. Copy a fresh one from the "
+    "Developer Portal (your application -> Bot -> Reset Token)."
+)
+CHECK_TIMEOUT_SECONDS = 15.0
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("discord", help="run the Discord bot")
+    parser.set_defaults(handler=cmd_discord)
+
+
+def configured() -> bool:
+    """DISCORD_TOKEN is set (invalid other settings count too, so `run` reports them)."""
+    try:
+        return bool(load_discord_settings().token)
+    except SettingsError:
+        return True
+
+
+def discord_settings() -> DiscordSettings:
+    """The settings with a token, or SettingsError naming what to fix."""
+    settings = load_discord_settings()
+    if not settings.token:
+        raise SettingsError([TOKEN_MISSING])
+    return settings
+
+
+async def serve(runtime: Runtime) -> None:
+    """Run the Discord bot until cancelled (used by `meibel-bot run` and `discord`)."""
+    settings = discord_settings()
+    redact_token(settings.token)
+    runner = DiscordRunner(services=services_of(runtime), settings=settings)
+    try:
+        await runner.run()
+    except discord.LoginFailure:
+        raise SettingsError([TOKEN_REFUSED]) from None
+
+
+async def cmd_discord(args: argparse.Namespace) -> int:
+    from adapters.cli import settings_or_exit
+
+    settings = settings_or_exit()
+    try:
+        discord_config = discord_settings()
+    except SettingsError as exc:
+        return _fail(exc.problems)
+    if problems := meibel_problems(settings):
+        return _fail(problems)
+    secrets = [settings.api_key, settings.redis_dsn or "", discord_config.token]
+    configure_logging(settings.log_level, secrets=secrets)
+    try:
+        async with open_runtime(settings) as runtime:
+            await serve(runtime)
+    except SettingsError as exc:
+        return _fail(exc.problems)
+    except StoreError as exc:
+        return _fail([f"cannot use the conversation store: {exc}"], code=1)
+    return 0
+
+
+async def check(report: CheckReport) -> None:
+    report.section("Discord")
+    try:
+        settings = load_discord_settings()
+    except SettingsError as exc:
+        for problem in exc.problems:
+            report.fail(problem)
+        return
+    if not settings.token:
+        report.warn("DISCORD_TOKEN is not set: Discord is off")
+        return
+    report_settings(settings, report)
+    await check_connection(settings, report)
+
+
+def report_settings(settings: DiscordSettings, report: CheckReport) -> None:
+    def ids(values: list[int], unset: str) -> str:
+        return ",".join(str(v) for v in values) if values else f"(not set: {unset})"
+
+    report.ok(f"DISCORD_TOKEN = {mask(settings.token)}")
+    report.ok(
+        "DISCORD_GUILD_IDS = "
+        + ids(settings.discord_guild_ids, "commands sync globally, up to an hour to appear")
+    )
+    report.ok(
+        "DISCORD_ALLOWED_CHANNEL_IDS = "
+        + ids(settings.discord_allowed_channel_ids, "every channel")
+    )
+    report.ok("DISCORD_ALLOWED_ROLE_IDS = " + ids(settings.discord_allowed_role_ids, "everyone"))
+    report.ok(f"DISCORD_REPLY_WITHOUT_MENTION = {settings.discord_reply_without_mention}")
+    count = settings.discord_shard_count
+    report.ok(f"DISCORD_SHARD_COUNT = {count if count else '(not set: Discord chooses)'}")
+    report.ok("DISCORD_SHARD_IDS = " + ids(settings.discord_shard_ids, "all shards"))
+    if settings.needs_message_content:
+        report.ok(
+            "the Message Content intent is needed (DISCORD_REPLY_WITHOUT_MENTION is on): "
+            "enable it under Bot -> Privileged Gateway Intents"
+        )
+    else:
+        report.ok("the Message Content intent is not needed (DISCORD_REPLY_WITHOUT_MENTION is off)")
+
+
+async def check_connection(settings: DiscordSettings, report: CheckReport) -> None:
+    """Log in over HTTP (no gateway): the token, the application, the intent's switch."""
+    client = discord.Client(intents=discord.Intents.none())
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS), client:
+            await client.login(settings.token)
+            application = client.application
+    except discord.LoginFailure:
+        report.fail(TOKEN_REFUSED)
+        return
+    except (discord.HTTPException, OSError, TimeoutError) as exc:
+        report.warn(f"could not reach Discord to check the token ({type(exc).__name__})")
+        return
+    if application is None:  # login always fetches it; be explicit rather than assume
+        report.warn("Discord did not describe the application")
+        return
+    report.ok(f"the token is accepted: application {application.name!r} (id {application.id})")
+    flags = application.flags
+    enabled = flags.gateway_message_content or flags.gateway_message_content_limited
+    if enabled:
+        report.ok("the Message Content intent is enabled")
+    elif settings.needs_message_content:
+        report.warn(
+            "the Message Content intent is NOT enabled: the bot will answer mentions, DMs and "
+            "commands only. Enable it under Bot -> Privileged Gateway Intents, or set "
+            "DISCORD_REPLY_WITHOUT_MENTION=false"
+        )
+    report.ok(f"invite URL: {invite_url(application.id)}")
+
+
+def redact_token(token: str) -> None:
+    """Keep the Discord token out of every log line, whoever configured the logging."""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactSecrets([token]))
+
+
+def _fail(problems: list[str], *, code: int = 2) -> int:
+    for line in problems:
+        print(f"meibel-bot: {line}", file=sys.stderr)
+    return code

@@ -1,0 +1,136 @@
+"""Posting rendered messages: where they go, what to do when Discord refuses, typing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import discord
+
+from adapters.discord.render import DiscordMessage
+
+log = logging.getLogger(__name__)
+
+NO_PINGS = discord.AllowedMentions.none()
+# Discord shows "typing" for 10 seconds, or until the bot posts.
+TYPING_REFRESH_SECONDS = 8.0
+
+
+class Target(Protocol):
+    """Somewhere a message can be posted."""
+
+    name: str
+
+    async def send(self, message: DiscordMessage) -> discord.Message: ...
+
+
+def send_kwargs(message: DiscordMessage) -> dict[str, Any]:
+    """send() arguments common to channels and webhooks. Mentions never ping, whatever
+    the renderer or the agent put in the message."""
+    kwargs: dict[str, Any] = {"allowed_mentions": NO_PINGS}
+    if message.content:
+        kwargs["content"] = message.content
+    if message.embeds:
+        kwargs["embeds"] = message.embeds
+    if message.files:
+        kwargs["files"] = message.files
+    if message.view is not None:
+        kwargs["view"] = message.view
+    return kwargs
+
+
+@dataclass(slots=True)
+class ChannelTarget:
+    """A channel, thread or DM; the first message may reply to the user's message."""
+
+    channel: discord.abc.Messageable
+    reference: discord.Message | None = None
+    name: str = "channel"
+
+    async def send(self, message: DiscordMessage) -> discord.Message:
+        kwargs = send_kwargs(message)
+        if self.reference is not None:
+            kwargs["reference"] = self.reference.to_reference(fail_if_not_exists=False)
+            kwargs["mention_author"] = False
+            self.reference = None  # only the first part of an answer replies
+        return await self.channel.send(**kwargs)
+
+
+@dataclass(slots=True)
+class FollowupTarget:
+    """The interaction's webhook: works without channel permissions, for 15 minutes."""
+
+    interaction: discord.Interaction[Any]
+    ephemeral: bool = False
+    name: str = "interaction"
+
+    async def send(self, message: DiscordMessage) -> discord.Message:
+        kwargs = send_kwargs(message)
+        if self.ephemeral:
+            kwargs["ephemeral"] = True
+        sent: discord.Message = await self.interaction.followup.send(wait=True, **kwargs)
+        return sent
+
+
+Renderer = Callable[[], list[DiscordMessage]]
+
+
+async def send_all(render: Renderer, targets: Sequence[Target]) -> bool:
+    """Post every message, moving to the next target when one refuses.
+
+    A refused message is rendered afresh for the next target, because discord.py closes
+    attached files after a request. True when every message was posted somewhere.
+    """
+    messages = render()
+    index = 0
+    for position, target in enumerate(targets):
+        try:
+            while index < len(messages):
+                await target.send(messages[index])
+                index += 1
+            return True
+        except discord.HTTPException as exc:
+            log.warning(
+                "discord refused a message to the %s (status %s, code %s)%s",
+                target.name,
+                exc.status,
+                exc.code,
+                "; trying the next place" if position + 1 < len(targets) else "",
+            )
+            messages = render()
+    return False
+
+
+@contextlib.asynccontextmanager
+async def typing_in(channel: discord.abc.Messageable | None) -> AsyncIterator[None]:
+    """Show "typing" while the body runs. Cosmetic: a refusal is logged, never raised."""
+    if channel is None or not await _type_once(channel):
+        yield
+        return
+    refresher = asyncio.create_task(_keep_typing(channel))
+    try:
+        yield
+    finally:
+        refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
+
+
+async def _type_once(channel: discord.abc.Messageable) -> bool:
+    try:
+        await channel.typing()
+    except discord.HTTPException as exc:
+        log.info("cannot show typing (status %s); answering without it", exc.status)
+        return False
+    return True
+
+
+async def _keep_typing(channel: discord.abc.Messageable) -> None:
+    while True:
+        await asyncio.sleep(TYPING_REFRESH_SECONDS)
+        if not await _type_once(channel):
+            return

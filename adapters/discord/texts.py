@@ -1,0 +1,65 @@
+"""What Discord users read from the adapter itself (answers and failures come from the core)."""
+
+from __future__ import annotations
+
+CHANNEL_NOT_ALLOWED = (
+    "I'm not set up to answer in this channel. Please ask in one of the channels where "
+    "I'm enabled, or ask an admin to add this one."
+)
+ROLE_NOT_ALLOWED = (
+    "Only members with one of the allowed roles can ask me here. Ask an admin if you need access."
+)
+DM_NOT_ALLOWED = (
+    "I only answer in the allowed channels of the server, not in direct messages. "
+    "Please ask me there."
+)
+NEW_SESSION = (
+    "Started a fresh conversation for this thread: my next answer here won't use "
+    "anything said before."
+)
+NEW_IN_CHANNEL = (
+    "`/new` works inside a thread or a DM. In a channel, every `/ask` already opens a "
+    "thread with a fresh conversation."
+)
+BUTTON_EXPIRED = (
+    "This button has expired: I no longer keep what it was about. "
+    "Please ask again with `/ask` or by mentioning me."
+)
+NO_TEXT_IN_MESSAGE = "That message has no text I can ask about."
+INTERACTION_EXPIRED = (
+    "{user} I received your request too late to answer it (Discord gives bots only a few "
+    "seconds). Please ask again."
+)
+NO_THREAD_PERMISSION = (
+    "_I couldn't open a thread here (I'm missing the **Create Public Threads** "
+    "permission), so I'm answering in the channel. Ask an admin to grant it so "
+    "conversations can continue in threads._"
+)
+NO_SEND_PERMISSION = (
+    "I couldn't post my answer in <#{channel}>: I'm missing the permission to send "
+    "messages there. Please ask an admin to grant it, or ask me somewhere else."
+)
+NO_THREAD = "_I couldn't open a thread here, so I'm answering in the channel._"
+CANNOT_ANSWER_HERE = "I can't answer in this kind of channel. Please ask me in a text channel."
+INTERNAL = (
+    "Something went wrong on my side while handling this. Please try again; "
+    "if this keeps happening, tell an admin."
+)
+
+
+def asked_by(user_id: int, question: str, *, limit: int = 2000) -> str:
+    """The public line that shows who asked what (a mention that pings no one)."""
+    return _quoted(f"<@{user_id}> asked:", question, limit=limit)
+
+
+def asked_about(user_id: int, jump_url: str, question: str, *, limit: int = 2000) -> str:
+    """The public line for "Ask Meibel" on a message."""
+    return _quoted(f"<@{user_id}> asked about {jump_url}:", question, limit=limit)
+
+
+def _quoted(head: str, question: str, *, limit: int) -> str:
+    quoted = "\n".join(f"> {line}" if line else ">" for line in question.splitlines())
+    text = f"{head}\n{quoted}"
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text
