@@ -18,7 +18,7 @@ from bot.settings import Settings, SettingsError, load_settings
 #   async def check(report: bot.check.CheckReport) -> None
 #   async def serve(runtime: bot.runtime.Runtime) -> None   (runs until cancelled)
 #   def configured() -> bool                                   (its settings are present)
-PLATFORM_MODULES: tuple[str, ...] = ()
+PLATFORM_MODULES: tuple[str, ...] = ("adapters.slack.commands",)
 
 Command = Callable[[argparse.Namespace], Awaitable[int]]
 
