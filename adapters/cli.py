@@ -7,8 +7,9 @@ import asyncio
 import importlib
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from types import ModuleType
+from typing import Any
 
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
@@ -18,9 +19,9 @@ from bot.settings import Settings, SettingsError, load_settings
 #   async def check(report: bot.check.CheckReport) -> None
 #   async def serve(runtime: bot.runtime.Runtime) -> None   (runs until cancelled)
 #   def configured() -> bool                                   (its settings are present)
-PLATFORM_MODULES: tuple[str, ...] = ("adapters.slack.commands",)
+PLATFORM_MODULES: tuple[str, ...] = ("adapters.slack.commands", "adapters.discord.commands")
 
-Command = Callable[[argparse.Namespace], Awaitable[int]]
+Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 
 
 def platforms() -> list[ModuleType]:
