@@ -110,6 +110,21 @@ class Background:
             await asyncio.wait(pending, timeout=1.0)
 
 
+class _TokenFromEnvironment(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN itself and warns that our client (which holds the same
+    token, and the API URL) wins; that warning is noise, not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("As you gave `client` as well")
+
+
+def _bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("adapters.slack.bolt")
+    if not any(isinstance(f, _TokenFromEnvironment) for f in logger.filters):
+        logger.addFilter(_TokenFromEnvironment())
+    return logger
+
+
 class SlackBot:
     """The Bolt app with every listener, and what they share."""
 
@@ -138,7 +153,7 @@ class SlackBot:
             signing_secret=settings.signing_secret,
             # Events are acked before listeners run; the answer is background work.
             process_before_response=False,
-            logger=logging.getLogger("adapters.slack.bolt"),
+            logger=_bolt_logger(),
         )
         self._register()
 

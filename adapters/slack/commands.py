@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import signal
 import sys
+from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
@@ -25,6 +29,7 @@ from bot.runtime import Runtime, open_runtime
 from bot.settings import SettingsError, meibel_problems
 from bot.store import StoreError
 
+log = logging.getLogger(__name__)
 SubParsers = Any  # argparse._SubParsersAction is private
 
 
@@ -79,10 +84,29 @@ async def cmd_slack(args: argparse.Namespace) -> int:
     )
     try:
         async with open_runtime(core) as runtime:
-            await run_bot(build_bot(runtime, slack))
+            await until_signalled(run_bot(build_bot(runtime, slack)))
     except StoreError as exc:
         return _fail([f"the conversation store cannot be used: {exc}"], code=1)
     return 0
+
+
+async def until_signalled(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` until it ends or SIGTERM/SIGINT cancels it (it then drains and returns)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(work)
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if not task.cancelled() or (current is not None and current.cancelling()):
+            raise  # we were cancelled from outside, not by a signal
+        log.info("stopped by a signal; answers in flight were given time to finish")
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
 
 
 def _fail(lines: list[str], *, code: int = 2) -> int:

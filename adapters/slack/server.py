@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Iterator
 
 import uvicorn
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -59,13 +60,27 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling.
+
+    The owner of the process decides how to stop (`meibel-bot slack` cancels the bot on
+    SIGTERM/SIGINT so answers in flight are drained; tests just stop the server). uvicorn's
+    handlers would instead re-raise the signal after shutdown and kill the process before
+    the answers in flight are posted.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 class HttpServer:
     """uvicorn serving the Slack endpoints on an already-listening socket."""
 
     def __init__(self, bot: SlackBot, *, host: str = "0.0.0.0", port: int = 3000) -> None:
         self.bot = bot
         self.sock = listen(host, port)
-        self.server = uvicorn.Server(
+        self.server = _Server(
             uvicorn.Config(
                 build_asgi(bot),
                 log_config=None,  # keep our logging set-up (and its secret redaction)
