@@ -153,3 +153,27 @@ class Answer:
     @property
     def ok(self) -> bool:
         return self.kind is AnswerKind.ANSWER
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What the agent is doing right now, phrased for people ("Searching the knowledge base...")."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PartialText:
+    """The answer's whole Markdown text so far, while it is being written."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    """The finished answer (or the failure explained); always the last update."""
+
+    answer: Answer
+
+
+Update = Progress | PartialText | Final

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from bot.domain import Answer, AnswerKind
 from bot.meibel.errors import (
     MeibelAgentNotFound,
@@ -88,3 +90,24 @@ INTERNAL = failure(
     "Something went wrong on my side while answering. Please try again; "
     "if this keeps happening, tell an admin.",
 )
+
+
+def cut_off(text: str, *, session_restarted: bool = False) -> Answer:
+    """The text the user already saw, kept, with a line saying the rest did not come."""
+    return Answer(
+        text=text.rstrip()
+        + "\n\n_The answer was cut off: the agent's stream broke. Ask again for the rest._",
+        session_restarted=session_restarted,
+        error_code="stream_cut_off",
+    )
+
+
+FILES_NOT_SENT = (
+    "_Your attached files could not be sent to the agent this time; "
+    "the answer is based on your text only._"
+)
+
+
+def with_note(answer: Answer, note: str) -> Answer:
+    """The same answer with a short note under its text."""
+    return dataclasses.replace(answer, text=f"{answer.text.rstrip()}\n\n{note}")

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
         "",
         description="comma-separated <platform>:<channel or workspace id>=<agent-name> pairs",
     )
+    streaming: bool = Field(True, description="on or off: show answers as the agent writes them")
     max_question_chars: int = Field(
         8000, ge=1, description="the longest question accepted, in characters, at least 1"
     )

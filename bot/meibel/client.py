@@ -6,10 +6,13 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
 from httpx_aiohttp import AiohttpTransport
+from httpx_sse import SSEError, aconnect_sse
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
@@ -33,6 +36,7 @@ from bot.meibel.models import (
     CreateSessionResponse,
 )
 from bot.meibel.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
+from bot.meibel.stream import MeibelStreamBroken, StreamEvent, StreamParser
 from bot.routing import AgentRef
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,15 @@ API_KEY_HEADER = "Meibel-API-Key"
 # The HTTP read timeout must outlast the server-side timeout_seconds we send, or we would
 # give up on answers Meibel is still allowed to produce.
 READ_TIMEOUT_MARGIN = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class FilePart:
+    """A file sent with a streamed message."""
+
+    filename: str
+    content: bytes
+    mime_type: str = "application/octet-stream"
 
 
 class MeibelClient:
@@ -105,6 +118,46 @@ class MeibelClient:
         except MeibelNotFound as exc:
             raise MeibelSessionGone(f"Meibel session {session_id} is gone", status=404) from exc
         return _parse(ChatMessageResponse, data)
+
+    async def chat_stream(
+        self, session_id: str, user_message: str, *, files: Sequence[FilePart] = ()
+    ) -> AsyncIterator[StreamEvent]:
+        """Send one message (with files) and yield the agent's progress, text and answer.
+
+        Raises the same typed errors as `chat` before the first event, and
+        MeibelStreamBroken when the stream ends or fails before its completion.
+        """
+        # Multipart even without files: every field goes as a (None, value) part, which
+        # makes httpx encode multipart/form-data as the endpoint requires.
+        parts: list[tuple[str, tuple[str | None, bytes | str, str | None]]] = [
+            ("user_message", (None, user_message, None)),
+            ("timeout_seconds", (None, str(self.timeout_seconds), None)),
+            ("include_tool_activity", (None, "true", None)),
+        ]
+        parts += [("files", (f.filename, f.content, f.mime_type)) for f in files]
+        path = f"sessions/{_seg(session_id)}/chat/stream"
+        parser = StreamParser()
+        try:
+            async with aconnect_sse(self._http, "POST", path, files=parts) as source:
+                response = source.response
+                if not response.is_success:
+                    await response.aread()
+                    failure = self._error_for(response, "POST", path)
+                    if response.status_code == 404:
+                        raise MeibelSessionGone(str(failure), status=404)
+                    raise failure
+                async for sse in source.aiter_sse():
+                    event = parser.feed(sse.event, sse.data)
+                    if event is not None:
+                        yield event
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise MeibelUnavailable(f"cannot reach Meibel: {type(exc).__name__}") from None
+        except httpx.TimeoutException:
+            raise MeibelTimeout("Meibel stopped sending the answer in time") from None
+        except (httpx.HTTPError, SSEError) as exc:
+            raise MeibelStreamBroken(f"Meibel stream failed: {type(exc).__name__}") from None
+        if not parser.done:
+            raise MeibelStreamBroken("Meibel stream ended before its completion event")
 
     async def list_agents(self, *, limit: int = 1) -> Any:
         """The agents this key can see (used by `meibel-bot check`)."""

@@ -1,0 +1,156 @@
+"""Streamed answers end to end: the dev server streams over real HTTP, real stores."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.devserver import DevServer
+from bot.domain import AnswerKind, Final, PartialText, Progress, Question, Update
+from bot.meibel.client import FilePart, MeibelClient
+from bot.meibel.retry import RetryPolicy
+from bot.pipeline import Pipeline, PipelineConfig
+from bot.routing import AgentRef, Router
+from bot.store import Store
+from tests.fixtures.meibel import DEV_KEY
+
+FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, max_total_wait=2.0)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest) -> Store:
+    return request.getfixturevalue(f"{request.param}_store")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def pipeline(meibel_server: DevServer, store: Store) -> AsyncIterator[Pipeline]:
+    client = MeibelClient(
+        base_url=meibel_server.base_url, api_key=DEV_KEY, timeout_seconds=10, retry=FAST
+    )
+    router = Router(default=AgentRef("name", "default-agent"), routes={})
+    yield Pipeline(meibel=client, store=store, config=PipelineConfig(router=router))
+    await client.aclose()
+
+
+def q(text: str) -> Question:
+    return Question(
+        platform="slack", workspace="T1", channel="C1", thread="t1", user="U1", text=text
+    )
+
+
+async def collect(pipeline: Pipeline, text: str, **kwargs: object) -> list[Update]:
+    return [u async for u in pipeline.ask_stream(q(text), **kwargs)]  # type: ignore[arg-type]
+
+
+def final(updates: list[Update]) -> Final:
+    assert isinstance(updates[-1], Final)
+    assert sum(isinstance(u, Final) for u in updates) == 1
+    return updates[-1]
+
+
+@pytest.mark.parametrize("mode", ["cumulative", "delta"])
+async def test_text_arrives_in_order_and_ends_with_the_full_answer(
+    pipeline: Pipeline, meibel_server: DevServer, mode: str
+) -> None:
+    meibel_server.stream_mode = mode  # type: ignore[assignment]
+    updates = await collect(pipeline, "How do I reset my password?")
+    answer = final(updates).answer
+    partials = [u.text for u in updates if isinstance(u, PartialText)]
+    assert len(partials) >= 3
+    for shorter, longer in zip(partials, partials[1:], strict=False):
+        assert longer.startswith(shorter) and len(longer) > len(shorter)
+    assert answer.text.startswith(partials[-1].rstrip())
+    assert 'You asked: "How do I reset my password?"' in answer.text
+    assert answer.sources and answer.follow_ups and answer.actions and answer.signal_id
+    progress = [u.text for u in updates if isinstance(u, Progress)]
+    assert "Searching the knowledge base..." in progress
+    assert any(p.startswith("Searching") and "knowledge base" in p for p in progress[1:])
+
+
+async def test_the_session_is_kept_across_streamed_and_plain_answers(
+    pipeline: Pipeline, meibel_server: DevServer
+) -> None:
+    await collect(pipeline, "one")
+    await pipeline.ask(q("two"))
+    await collect(pipeline, "three")
+    [session] = meibel_server.sessions.values()
+    assert session.user_messages == ["one", "two", "three"]
+
+
+async def test_files_reach_the_agent(pipeline: Pipeline, meibel_server: DevServer) -> None:
+    files = [
+        FilePart("notes.txt", b"hello world", "text/plain"),
+        FilePart("chart.png", b"\x89PNG" + bytes(100), "image/png"),
+    ]
+    final(await collect(pipeline, "What is in these?", files=files))
+    [request] = meibel_server.chat_requests()
+    assert request.form["user_message"] == "What is in these?"
+    assert [(f.filename, f.size, f.content_type) for f in request.files] == [
+        ("notes.txt", 11, "text/plain"),
+        ("chart.png", 104, "image/png"),
+    ]
+
+
+async def test_a_stream_refused_before_any_text_falls_back_to_chat(
+    pipeline: Pipeline, meibel_server: DevServer
+) -> None:
+    meibel_server.queue_responses(503, times=1, path_contains="/chat/stream")
+    updates = await collect(pipeline, "hello")
+    answer = final(updates).answer
+    assert answer.ok and 'You asked: "hello"' in answer.text
+    assert not any(isinstance(u, PartialText) for u in updates)
+    assert [r.path.rsplit("/", 1)[-1] for r in meibel_server.chat_requests()] == ["stream", "chat"]
+
+
+async def test_a_stream_that_breaks_midway_keeps_the_text_and_says_so(
+    pipeline: Pipeline, meibel_server: DevServer
+) -> None:
+    meibel_server.queue_stream_failure(after_partials=2)
+    updates = await collect(pipeline, "hello")
+    shown = [u.text for u in updates if isinstance(u, PartialText)]
+    answer = final(updates).answer
+    assert len(shown) == 2
+    assert answer.text.startswith(shown[-1].rstrip())
+    assert "cut off" in answer.text and "Ask again" in answer.text
+    assert len(meibel_server.chat_requests()) == 1  # no silent re-ask behind the user's back
+
+
+async def test_a_cut_connection_midway_is_reported_too(
+    pipeline: Pipeline, meibel_server: DevServer
+) -> None:
+    meibel_server.queue_stream_failure(after_partials=1, abort=True)
+    answer = final(await collect(pipeline, "hello")).answer
+    assert "cut off" in answer.text
+
+
+async def test_a_lost_session_is_replaced_while_streaming(
+    pipeline: Pipeline, meibel_server: DevServer
+) -> None:
+    await collect(pipeline, "first")
+    meibel_server.forget_sessions()
+    answer = final(await collect(pipeline, "second")).answer
+    assert answer.ok and answer.session_restarted
+    [session] = meibel_server.sessions.values()
+    assert session.user_messages == ["second"]
+
+
+async def test_errors_and_refusals_are_a_single_final(
+    pipeline: Pipeline, meibel_server: DevServer
+) -> None:
+    hint = await collect(pipeline, "   ")
+    assert len(hint) == 1 and final(hint).answer.kind is AnswerKind.HINT
+    meibel_server.queue_responses(503, times=10, path_contains="/chat")
+    failed = await collect(pipeline, "hello")
+    assert final(failed).answer.kind is AnswerKind.ERROR
+    assert "try again" in final(failed).answer.text.lower()
+
+
+async def test_files_lost_to_the_fallback_are_mentioned(
+    pipeline: Pipeline, meibel_server: DevServer
+) -> None:
+    meibel_server.queue_responses(502, times=1, path_contains="/chat/stream")
+    answer = final(
+        await collect(pipeline, "see file", files=[FilePart("a.txt", b"abc", "text/plain")])
+    ).answer
+    assert answer.ok and "could not be sent" in answer.text
