@@ -90,6 +90,22 @@ def mention(text: str, *, ts: str, **kwargs: Any) -> dict[str, Any]:
     return message_event(f"<@{BOT_USER}> {text}", ts=ts, type_="app_mention", **kwargs)
 
 
+def event_envelope(event: dict[str, Any], *, team: str = TEAM, event_id: str) -> dict[str, Any]:
+    """An Events API `event_callback` body around `event`."""
+    return {
+        "token": "legacy-verification-token",
+        "team_id": team,
+        "api_app_id": "A0000001",
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(time.time()),
+        "authorizations": [
+            {"team_id": team, "user_id": BOT_USER, "is_bot": True, "is_enterprise_install": False}
+        ],
+    }
+
+
 @dataclass
 class Harness:
     slack: FakeSlack
@@ -121,23 +137,7 @@ class Harness:
         self, event: dict[str, Any], *, team: str = TEAM, event_id: str | None = None
     ) -> dict[str, Any]:
         self._events += 1
-        return {
-            "token": "legacy-verification-token",
-            "team_id": team,
-            "api_app_id": "A0000001",
-            "event": event,
-            "type": "event_callback",
-            "event_id": event_id or f"Ev{self._events:08d}",
-            "event_time": int(time.time()),
-            "authorizations": [
-                {
-                    "team_id": team,
-                    "user_id": BOT_USER,
-                    "is_bot": True,
-                    "is_enterprise_install": False,
-                }
-            ],
-        }
+        return event_envelope(event, team=team, event_id=event_id or f"Ev{self._events:08d}")
 
     async def event(
         self,
