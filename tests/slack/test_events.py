@@ -304,3 +304,17 @@ async def test_healthz(harness: Harness) -> None:
     response = await harness.http.get("/healthz")
     assert response.status_code == 200
     assert response.json()["ok"] is True
+
+
+async def test_attached_files_are_not_silently_ignored(harness: Harness) -> None:
+    ts = "1710000000.003200"
+    event = message_event(
+        f"<@{BOT_USER}> What does this say?",
+        ts=ts,
+        subtype="file_share",
+        files=[{"id": "F1", "name": "report.pdf"}],
+    )
+    await harness.event(event)
+    [answer, note] = await harness.answers(2, thread_ts=ts)
+    assert "What does this say?" in str(answer["blocks"])
+    assert "did not pass on the attached file(s): *report.pdf*" in str(note["blocks"])
