@@ -70,7 +70,7 @@ async def cmd_chat(args: argparse.Namespace) -> int:
     settings = _settings(quiet=True)
     _require_meibel(settings)
     async with open_runtime(settings) as runtime:
-        return await run_chat(runtime.pipeline)
+        return await run_chat(runtime.pipeline, streaming=runtime.settings.streaming)
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
@@ -93,7 +93,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
             f"conversations kept in {demo.meibel_bot_db}. No credentials, no network.\n"
         )
         async with open_runtime(demo) as runtime:
-            return await run_chat(runtime.pipeline)
+            return await run_chat(runtime.pipeline, streaming=runtime.settings.streaming)
 
 
 async def cmd_dev_server(args: argparse.Namespace) -> int:

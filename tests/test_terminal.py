@@ -23,7 +23,9 @@ def clean_env(tmp_path: Path, **settings: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("MEIBEL_", "SLACK_", "DISCORD_", "REDIS_", "AGENT_", "SESSION_"))
+        if not k.startswith(
+            ("MEIBEL_", "SLACK_", "DISCORD_", "REDIS_", "AGENT_", "SESSION_", "STREAMING")
+        )
     }
     env.update({"MEIBEL_BOT_DB": str(tmp_path / "bot.db"), **settings})
     return env
@@ -165,3 +167,23 @@ async def test_check_reports_an_unreachable_store(
     assert code == 1
     assert "cannot use the store" in out
     assert "sekrit" not in out
+
+
+async def test_chat_streams_text_and_shows_the_agent_at_work(
+    meibel_server: DevServer, tmp_path: Path
+) -> None:
+    code, out, _ = await run(
+        ["chat"], env=server_env(meibel_server, tmp_path), cwd=tmp_path, stdin="hello\n"
+    )
+    assert code == 0
+    assert "... Searching the knowledge base..." in out
+    assert out.index("... Searching") < out.index('You asked: "hello"') < out.index("Sources:")
+    assert out.count('You asked: "hello"') == 1  # streamed text is not printed twice
+    assert [r.path.rsplit("/", 1)[-1] for r in meibel_server.chat_requests()] == ["stream"]
+
+
+async def test_streaming_off_uses_plain_chat(meibel_server: DevServer, tmp_path: Path) -> None:
+    env = server_env(meibel_server, tmp_path, STREAMING="off")
+    code, out, _ = await run(["chat"], env=env, cwd=tmp_path, stdin="hello\n")
+    assert code == 0 and 'You asked: "hello"' in out and "Searching" not in out
+    assert [r.path.rsplit("/", 1)[-1] for r in meibel_server.chat_requests()] == ["chat"]

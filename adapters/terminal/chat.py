@@ -11,8 +11,8 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import TextIO
 
-from adapters.terminal.render import render
-from bot.domain import Answer, Question
+from adapters.terminal.render import render, render_extras
+from bot.domain import Answer, Final, PartialText, Progress, Question
 from bot.pipeline import Pipeline
 
 PROMPT = "you> "
@@ -26,11 +26,18 @@ class TerminalChat:
     """One terminal conversation; `/new` starts another thread (and so another session)."""
 
     def __init__(
-        self, pipeline: Pipeline, *, out: TextIO, interactive: bool, user: str | None = None
+        self,
+        pipeline: Pipeline,
+        *,
+        out: TextIO,
+        interactive: bool,
+        streaming: bool = True,
+        user: str | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.out = out
         self.interactive = interactive
+        self.streaming = streaming
         self.user = user or _user_name()
         self.thread = uuid.uuid4().hex
         self.last: Answer | None = None
@@ -76,12 +83,39 @@ class TerminalChat:
             return True
         if self.interactive and text != line.strip():
             self.say(f"(asking) {text}")
-        async with self.spinner():
-            answer = await self.pipeline.ask(self.question(text))
+        if self.streaming:
+            answer = await self.stream(text)
+        else:
+            async with self.spinner():
+                answer = await self.pipeline.ask(self.question(text))
+            self.say(f"meibel> {render(answer)}")
         if answer.ok:
             self.last = answer
-        self.say(f"meibel> {render(answer)}")
         return True
+
+    async def stream(self, text: str) -> Answer:
+        """Print the text as it arrives and each activity on its own line."""
+        shown: str | None = None
+        async for update in self.pipeline.ask_stream(self.question(text)):
+            if isinstance(update, Progress) and shown is None:
+                self.out.write(f"... {update.text}\n")
+            elif isinstance(update, PartialText):
+                if shown is None:
+                    self.out.write("meibel> ")
+                    shown = ""
+                self.out.write(update.text[len(shown) :])
+                shown = update.text
+            elif isinstance(update, Final):
+                answer = update.answer
+                if shown is None:
+                    self.say(f"meibel> {render(answer)}")
+                    return answer
+                rest = answer.text[len(shown) :] if answer.text.startswith(shown) else ""
+                extras = render_extras(answer)
+                self.say(rest.rstrip() + ("\n\n" + extras if extras else ""))
+                return answer
+            self.out.flush()
+        raise RuntimeError("the pipeline's stream ended without a final answer")
 
     def say(self, text: str) -> None:
         self.out.write(text + "\n\n")
@@ -117,11 +151,15 @@ def _user_name() -> str:
 
 
 async def run_chat(
-    pipeline: Pipeline, *, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout
+    pipeline: Pipeline,
+    *,
+    streaming: bool = True,
+    stdin: TextIO = sys.stdin,
+    out: TextIO = sys.stdout,
 ) -> int:
     """Read lines until end of input; exit 0. A spinner and prompt only on a terminal."""
     interactive = stdin.isatty() and out.isatty()
-    chat = TerminalChat(pipeline, out=out, interactive=interactive)
+    chat = TerminalChat(pipeline, out=out, interactive=interactive, streaming=streaming)
     if interactive:
         chat.say(HELP)
     loop = asyncio.get_running_loop()

@@ -16,6 +16,13 @@ def render(answer: Answer) -> str:
     if answer.session_restarted:
         parts.append(SESSION_RESTARTED.strip("_"))
     parts.append(answer.text.strip() or "(the agent sent an empty answer)")
+    extras = render_extras(answer)
+    return "\n\n".join(parts + ([extras] if extras else []))
+
+
+def render_extras(answer: Answer) -> str:
+    """Sources, files, actions and follow-ups: what comes under the text."""
+    parts: list[str] = []
     if answer.sources:
         lines = ["Sources:"]
         for i, source in enumerate(answer.sources, 1):
