@@ -267,7 +267,7 @@ class SlackBot:
 
     async def _files_note(self, post: Post, question: Question) -> None:
         if post.files:
-            names = ", ".join(f"*{texts.escape(name)}*" for name in post.files)
+            names = ", ".join(texts.code(name) for name in post.files)
             await self.responder.post_notice(question, texts.FILES_IGNORED.format(names=names))
 
     # -- /ask ------------------------------------------------------------------------------

@@ -159,7 +159,7 @@ class Responder:
                 )
                 if not uploaded:
                     await self.post_notice(
-                        question, texts.UPLOAD_FAILED.format(name=texts.escape(artifact.filename))
+                        question, texts.UPLOAD_FAILED.format(name=texts.code(artifact.filename))
                     )
 
     async def _render(self, answer: Answer, question: Question) -> list[SlackMessage]:

@@ -1,9 +1,14 @@
-"""What Slack users read from the adapter itself (the core's texts are in bot/replies.py)."""
+"""What Slack users read from the adapter itself (the core's texts are in bot/replies.py).
+
+Texts posted through render_notice are Markdown (the renderer converts and escapes them);
+texts sent as an ephemeral, an ack or a response_url reply are Slack mrkdwn as they stand.
+"""
 
 from __future__ import annotations
 
+# mrkdwn: a literal "<" would start a Slack link, so the usage line names no placeholder.
 ASK_USAGE = (
-    "Usage: `/ask <your question>`, for example `/ask How do I reset my password?` "
+    "Usage: `/ask` followed by your question, for example `/ask How do I reset my password?` "
     "I'll post your question and my answer here as a new thread, where you can keep asking "
     "follow-ups."
 )
@@ -20,7 +25,7 @@ POST_FAILED = (
     "I have an answer, but Slack would not let me post it here. "
     "Please try again; if this keeps happening, tell an admin."
 )
-UPLOAD_FAILED = "I couldn't attach the file *{name}* to this thread."
+UPLOAD_FAILED = "I couldn't attach the file {name} to this thread."
 THINKING = "thinking..."
 LOADING_MESSAGES = (
     "Reading your question...",
@@ -39,14 +44,19 @@ def not_in_channel(bot_user: str | None) -> str:
     who = f"<@{bot_user}>" if bot_user else "me"
     return (
         "I'm not a member of this channel, so I can't post here. "
-        f"Invite me with `/invite {who}` (or mention {who} and choose *Invite them*), "
-        "then ask again."
+        f"Invite me: type `/invite` and pick {who} (or mention {who} and choose "
+        "*Invite them*), then ask again."
     )
 
 
 def asked(user: str, question: str) -> str:
     """The line that shows a question as asked by `user`, safe to post as mrkdwn."""
     return f"<@{user}> asked: {escape(shorten(question, 2900))}"
+
+
+def code(name: str) -> str:
+    """A file name as inline Markdown code, so its characters are shown, not interpreted."""
+    return "`" + " ".join(name.replace("`", "'").split())[:200] + "`"
 
 
 def escape(text: str) -> str:

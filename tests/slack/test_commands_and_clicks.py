@@ -43,7 +43,7 @@ async def test_ask_posts_the_question_and_answers_in_its_thread(harness: Harness
 async def test_empty_ask_gets_a_private_usage_hint(harness: Harness) -> None:
     response, _ = await harness.command("   ")
     assert response.status_code == 200
-    assert "Usage: `/ask <your question>`" in response.text
+    assert "Usage: `/ask` followed by your question" in response.text
     await harness.settle()
     assert harness.slack.posts() == []
     assert harness.meibel.chat_requests() == []
@@ -55,7 +55,7 @@ async def test_ask_where_the_bot_is_not_a_member_says_how_to_invite_it(harness: 
     [note] = await harness.slack.wait_for("response_url")
     assert note["hook"] == response_url.rsplit("/", 1)[1]
     assert note["response_type"] == "ephemeral"
-    assert "/invite" in note["text"]
+    assert "`/invite`" in note["text"]
     await harness.settle()
     assert harness.meibel.chat_requests() == []
 

@@ -317,4 +317,4 @@ async def test_attached_files_are_not_silently_ignored(harness: Harness) -> None
     await harness.event(event)
     [answer, note] = await harness.answers(2, thread_ts=ts)
     assert "What does this say?" in str(answer["blocks"])
-    assert "did not pass on the attached file(s): *report.pdf*" in str(note["blocks"])
+    assert "did not pass on the attached file(s): `report.pdf`" in str(note["blocks"])

@@ -27,7 +27,7 @@ async def test_not_in_channel_tells_the_user_how_to_invite_the_bot(harness: Harn
     await harness.event(mention("Hello?", ts=ts))
     [note] = await harness.slack.wait_for("chat.postEphemeral")
     assert note["user"] == USER
-    assert f"/invite <@{BOT_USER}>" in note["text"]
+    assert f"`/invite` and pick <@{BOT_USER}>" in note["text"]
     await harness.settle()
     assert harness.slack.calls_to("reactions.remove")
 
