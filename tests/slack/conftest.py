@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from slack_sdk.models.blocks import Block
 from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack.app import SlackBot
@@ -250,6 +251,14 @@ class Harness:
         return [c.message for c in calls]
 
 
+def validate_blocks(blocks: list[dict[str, Any]]) -> None:
+    """Run every block through slack_sdk's Block Kit models and their limit checks."""
+    for block in blocks:
+        parsed = Block.parse(block)
+        assert parsed is not None, f"slack_sdk does not know this block: {block}"
+        parsed.validate_json()
+
+
 def make_pipeline(meibel: DevServer, store: Store) -> Pipeline:
     client = MeibelClient(
         base_url=meibel.base_url,
@@ -293,6 +302,9 @@ async def start_bot(
 
     try:
         yield start
+        # Whatever a test did, every message the bot posted must be one Slack accepts.
+        for call in slack_api.posts():
+            validate_blocks(call.get("blocks") or [])
     finally:
         for harness in started:
             await harness.http.aclose()

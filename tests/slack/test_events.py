@@ -5,19 +5,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from slack_sdk.models.blocks import Block
-
 from adapters.slack.render import FOLLOW_UP_ACTION
 from bot.devserver.answers import follow_ups_for
 from tests.fixtures.slack import BOT_USER
-from tests.slack.conftest import CHANNEL, USER, Harness, mention, message_event
-
-
-def validate_blocks(blocks: list[dict[str, Any]]) -> None:
-    for block in blocks:
-        parsed = Block.parse(block)
-        assert parsed is not None, block
-        parsed.validate_json()
+from tests.slack.conftest import (
+    CHANNEL,
+    USER,
+    Harness,
+    mention,
+    message_event,
+    validate_blocks,
+)
 
 
 async def test_url_verification_echoes_the_challenge(harness: Harness) -> None:
@@ -318,3 +316,14 @@ async def test_attached_files_are_not_silently_ignored(harness: Harness) -> None
     [answer, note] = await harness.answers(2, thread_ts=ts)
     assert "What does this say?" in str(answer["blocks"])
     assert "did not pass on the attached file(s): `report.pdf`" in str(note["blocks"])
+
+
+async def test_a_lost_session_is_restarted_with_a_note(harness: Harness) -> None:
+    root = "1710000000.003300"
+    await harness.event(mention("Remember this", ts=root))
+    await harness.answers(1, thread_ts=root)
+    harness.meibel.forget_sessions()  # as if Meibel had expired the conversation
+    await harness.event(message_event("Still there?", ts="1710000000.003400", thread_ts=root))
+    [_, answer] = await harness.answers(2, thread_ts=root)
+    assert "start a new conversation" in str(answer["blocks"])
+    assert "Still there?" in str(answer["blocks"])
