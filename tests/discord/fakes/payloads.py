@@ -6,8 +6,8 @@ Only the fields discord.py reads (plus the ones a real payload always has) are f
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 Json = dict[str, Any]
@@ -255,8 +255,13 @@ def interaction(
     return payload
 
 
-def slash_data(name: str, *, options: dict[str, str] | None = None) -> Json:
+def slash_data(
+    name: str, *, options: dict[str, str] | None = None, guild_id: int | None = None
+) -> Json:
+    """A slash command's data; `guild_id` when it was synced to that guild only."""
     data: Json = {"id": str(snowflake()), "name": name, "type": 1}
+    if guild_id is not None:
+        data["guild_id"] = str(guild_id)
     if options:
         data["options"] = [{"name": k, "type": 3, "value": v} for k, v in options.items()]
     return data

@@ -69,14 +69,14 @@ class Recorder:
         predicate: Callable[[Call], bool],
         *,
         count: int = 1,
-        timeout: float = DEFAULT_WAIT,
+        within: float = DEFAULT_WAIT,
     ) -> list[Call]:
-        """The first `count` answered calls that match, waiting up to `timeout` seconds."""
+        """The first `count` answered calls that match, waiting up to `within` seconds."""
 
         def found() -> list[Call]:
             return [c for c in self.calls if c.status and predicate(c)]
 
-        async with asyncio.timeout(timeout), self._changed:
+        async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: len(found()) >= count)
         return found()[:count]
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from tests.discord.fakes import payloads as p
-from tests.discord.fakes.payloads import EPHEMERAL, LOADING, Json
+from tests.discord.fakes.payloads import EPHEMERAL, LOADING
 from tests.discord.fakes.recorder import Call
 
 if TYPE_CHECKING:
@@ -214,4 +214,6 @@ async def followup(fake: FakeDiscord, call: Call, m: re.Match[str]) -> Result:
         return 200, await fake.bot_edits(state.original_id or 0, body)
     ephemeral = bool(int(body.get("flags", 0)) & EPHEMERAL)
     channel = fake.channels[state.channel_id]
-    return 200, await fake.bot_posts(channel, body, files=call.files, webhook=True, echo=not ephemeral)
+    return 200, await fake.bot_posts(
+        channel, body, files=call.files, webhook=True, echo=not ephemeral
+    )

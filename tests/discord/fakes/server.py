@@ -86,7 +86,7 @@ class FakeDiscord:
         return {
             "v": 10,
             "user": self.world.bot,
-            "guilds": [{"id": str(self.world.guild_id), "unavailable": True}],
+            "guilds": [{"id": g["id"], "unavailable": True} for g in self._guilds(session)],
             "session_id": f"fake-session-{p.snowflake()}",
             "resume_gateway_url": self.gateway_url,
             "shard": [session.shard_id, session.shard_count],
@@ -103,10 +103,18 @@ class FakeDiscord:
 
     # -- what tests do as users ---------------------------------------------------------
     async def slash(
-        self, name: str, *, user: Json, channel_id: int, options: dict[str, str] | None = None
+        self,
+        name: str,
+        *,
+        user: Json,
+        channel_id: int,
+        options: dict[str, str] | None = None,
+        expired: bool = False,
+        guild_command: bool = False,
     ) -> Json:
-        data = p.slash_data(name, options=options)
-        return await self.interact(2, data, user=user, channel_id=channel_id)
+        guild_id = self.world.guild_id if guild_command else None
+        data = p.slash_data(name, options=options, guild_id=guild_id)
+        return await self.interact(2, data, user=user, channel_id=channel_id, expired=expired)
 
     async def menu(self, name: str, *, user: Json, channel_id: int, target: Json) -> Json:
         data = p.message_menu_data(name, target=target)
@@ -126,7 +134,9 @@ class FakeDiscord:
         user: Json,
         channel_id: int,
         message_data: Json | None = None,
+        expired: bool = False,
     ) -> Json:
+        """Dispatch an interaction; `expired` makes it arrive already too late to answer."""
         channel = self.channels[channel_id]
         guild_id = int(channel["guild_id"]) if "guild_id" in channel else None
         payload = p.interaction(
@@ -145,11 +155,14 @@ class FakeDiscord:
             token=payload["token"],
             channel_id=channel_id,
             guild_id=guild_id,
+            expired=expired,
         )
         await self.gateway.dispatch("INTERACTION_CREATE", payload, guild_id=guild_id)
         return payload
 
-    async def say(self, content: str, *, user: Json, channel_id: int, mention_bot: bool = False) -> Json:
+    async def say(
+        self, content: str, *, user: Json, channel_id: int, mention_bot: bool = False
+    ) -> Json:
         """A user posts a message (with `<@bot>` in front when `mention_bot`)."""
         channel = self.channels[channel_id]
         guild_id = int(channel["guild_id"]) if "guild_id" in channel else None

@@ -1,0 +1,101 @@
+"""Button clicks: follow-ups and actions in the same session, after a restart too."""
+
+from __future__ import annotations
+
+from adapters.discord import texts
+from bot.devserver import DevServer
+from tests.discord.fakes.server import FakeDiscord
+from tests.discord.helpers import (
+    ACTION,
+    FOLLOW_UP,
+    answer_in,
+    buttons,
+    custom_ids,
+    interaction_replies,
+    private_reply,
+    session_with,
+    text_of,
+    thread_opened_in,
+)
+from tests.fixtures.discord import StartBot
+
+QUESTION = "How do refunds work?"
+
+
+async def answered_thread(fake: FakeDiscord) -> tuple[int, dict]:  # type: ignore[type-arg]
+    """Alice's /ask in #general, answered: the thread and the answer message as posted."""
+    w = fake.world
+    await fake.slash("ask", user=w.alice, channel_id=w.general_id, options={"question": QUESTION})
+    thread_id, _ = await thread_opened_in(fake, w.general_id)
+    await answer_in(fake, thread_id)
+    [message] = [m for m in fake.posted(thread_id) if m["components"]]
+    return thread_id, message
+
+
+async def test_a_follow_up_click_asks_it_in_the_same_session_as_the_clicker(
+    fake_discord: FakeDiscord, start_discord_bot: StartBot, meibel_server: DevServer
+) -> None:
+    await start_discord_bot()
+    w = fake_discord.world
+    thread_id, message = await answered_thread(fake_discord)
+    [button] = [b for b in buttons(message) if b.get("custom_id", "").startswith(FOLLOW_UP)][:1]
+
+    payload = await fake_discord.click(button["custom_id"], user=w.bob, message=message)
+    shown, answer = await interaction_replies(fake_discord, payload, count=2)
+    # Acknowledged at once with a public line: Bob asked this (a mention that pings no one).
+    assert shown.json["type"] == 4
+    assert text_of(shown) == f"<@{w.bob_id}> asked:\n> {button['label']}"
+    assert "Answer 2:" in text_of(answer) and custom_ids(answer.message_payload or {}, FOLLOW_UP)
+    assert session_with(meibel_server, QUESTION).user_messages == [QUESTION, button["label"]]
+    assert fake_discord.recorder.find("POST", rf"/channels/{thread_id}/typing")
+
+
+async def test_a_follow_up_click_after_a_restart_still_answers_in_the_same_session(
+    fake_discord: FakeDiscord, start_discord_bot: StartBot, meibel_server: DevServer
+) -> None:
+    first = await start_discord_bot()
+    w = fake_discord.world
+    _, message = await answered_thread(fake_discord)
+    await first.stop()
+
+    # A new process: nothing in memory, only the store (the same Redis) and Discord.
+    second = await start_discord_bot()
+    assert second.client is not first.client
+    fu = custom_ids(message, FOLLOW_UP)[1]
+    label = next(b["label"] for b in buttons(message) if b.get("custom_id") == fu)
+    payload = await fake_discord.click(fu, user=w.alice, message=message)
+    _, answer = await interaction_replies(fake_discord, payload, count=2)
+    assert "Answer 2:" in text_of(answer)
+    assert session_with(meibel_server, QUESTION).user_messages == [QUESTION, label]
+
+
+async def test_an_action_click_asks_the_agent_to_do_it_in_the_same_session(
+    fake_discord: FakeDiscord, start_discord_bot: StartBot, meibel_server: DevServer
+) -> None:
+    await start_discord_bot()
+    w = fake_discord.world
+    _, message = await answered_thread(fake_discord)
+    ticket = next(b for b in buttons(message) if b.get("label") == "Create a ticket")
+    assert ticket["custom_id"].startswith(ACTION)
+
+    payload = await fake_discord.click(ticket["custom_id"], user=w.alice, message=message)
+    await interaction_replies(fake_discord, payload, count=2)
+    assert session_with(meibel_server, QUESTION).user_messages == [
+        QUESTION,
+        "Create a ticket [create_ticket]",
+    ]
+
+
+async def test_a_button_whose_data_expired_gets_a_private_explanation(
+    fake_discord: FakeDiscord, start_discord_bot: StartBot, meibel_server: DevServer
+) -> None:
+    await start_discord_bot()
+    w = fake_discord.world
+    _, message = await answered_thread(fake_discord)
+    # An older answer whose button key the store no longer holds (its TTL passed).
+    stale = f"{FOLLOW_UP}0123456789abcdef"
+    button = {"type": 2, "style": 2, "label": "An old follow-up", "custom_id": stale}
+    old = {**message, "components": [{"type": 1, "components": [button]}]}
+    payload = await fake_discord.click(stale, user=w.alice, message=old)
+    assert await private_reply(fake_discord, payload) == texts.BUTTON_EXPIRED
+    assert session_with(meibel_server, QUESTION).user_messages == [QUESTION]
