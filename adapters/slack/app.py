@@ -191,7 +191,7 @@ class SlackBot:
         post = parse_message(body)
         if post is None:
             return
-        bot_user = self._bot_user(context)
+        bot_user = self.remember_bot_user(context)
         self.background.spawn(
             self.handle_post(post, bot_user=bot_user, mentioned=mentioned), name=post.post_id
         )
@@ -245,7 +245,8 @@ class SlackBot:
         if post is None:
             return
         self.background.spawn(
-            self.handle_assistant_post(post, bot_user=self._bot_user(context)), name=post.post_id
+            self.handle_assistant_post(post, bot_user=self.remember_bot_user(context)),
+            name=post.post_id,
         )
 
     async def handle_assistant_post(self, post: Post, *, bot_user: str | None) -> None:
@@ -271,7 +272,14 @@ class SlackBot:
             await self.responder.post_notice(question, texts.FILES_IGNORED.format(names=names))
 
     # -- /ask ------------------------------------------------------------------------------
-    async def on_ask(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_ask(
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
+    ) -> None:
+        self.remember_bot_user(context)
         command = parse_command(body)
         if command is None:
             await ack()
@@ -383,7 +391,8 @@ class SlackBot:
     async def _call(self, method: str, call: Coroutine[Any, Any, object]) -> None:
         await self.responder.call_quietly(method, call)
 
-    def _bot_user(self, context: AsyncBoltContext) -> str | None:
+    def remember_bot_user(self, context: AsyncBoltContext) -> str | None:
+        """The bot's user id (from auth.test, via Bolt), kept for messages that name it."""
         bot_user = context.bot_user_id
         if bot_user:
             self.responder.bot_user = bot_user

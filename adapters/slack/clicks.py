@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from adapters.slack import texts
@@ -43,9 +44,14 @@ class ClickHandler:
         self.bot = bot
 
     async def on_ask_button(
-        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
     ) -> None:
         await ack()
+        self.bot.remember_bot_user(context)
         click = parse_click(body)
         if click is None:
             log.warning("ignoring a button click without channel, message or user")

@@ -186,7 +186,10 @@ class Responder:
             for text in answer.follow_ups
         ]
         actions = [
-            await encode(
+            # A link button opens its URL and sends nothing back: no payload to keep.
+            ""
+            if a.url
+            else await encode(
                 ButtonPayload(
                     ButtonKind.ACTION, ws, action_request(a.label, a.action, a.action_data), a.label
                 ),
