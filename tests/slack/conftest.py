@@ -42,6 +42,7 @@ def signed_headers(
     """Headers Slack sends: a v0 HMAC-SHA256 of `v0:<timestamp>:<body>`."""
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
+    assert signature is not None
     return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
 
 
@@ -57,7 +58,7 @@ def slack_settings(slack_api: FakeSlack, **overrides: Any) -> SlackSettings:
         "port": 0,
     }
     values.update(overrides)
-    return SlackSettings(_env_file=None, **values)  # type: ignore[call-arg]
+    return SlackSettings(_env_file=None, **values)  # type: ignore[call-arg]  # pydantic-settings init kwarg
 
 
 def message_event(
