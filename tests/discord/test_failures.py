@@ -5,6 +5,7 @@ from __future__ import annotations
 from adapters.discord import texts
 from bot import replies
 from bot.devserver import DevServer
+from bot.store import RedisStore
 from tests.discord.fakes.server import FakeDiscord
 from tests.discord.helpers import (
     FOLLOW_UP,
@@ -12,11 +13,13 @@ from tests.discord.helpers import (
     custom_ids,
     interaction_replies,
     is_ephemeral,
+    private_reply,
     session_with,
     text_of,
     thread_opened_in,
 )
 from tests.fixtures.discord import StartBot
+from tests.fixtures.redis import free_port
 
 MISSING_PERMISSIONS = 50013
 THREADS = r"/channels/\d+/messages/\d+/threads"
@@ -134,3 +137,24 @@ async def test_a_thread_the_bot_cannot_post_in_gets_the_user_a_private_note(
     )
     assert text_of(note) == texts.NO_SEND_PERMISSION.format(channel=thread_id)
     assert replies.INTERNAL.text not in text_of(note)
+
+
+async def test_a_store_that_cannot_be_reached_is_explained_not_ignored(
+    fake_discord: FakeDiscord, start_discord_bot: StartBot, meibel_server: DevServer
+) -> None:
+    dead = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0", prefix="nowhere")
+    try:
+        await start_discord_bot(store=dead)
+        w = fake_discord.world
+        payload = await fake_discord.slash(
+            "ask", user=w.alice, channel_id=w.general_id, options={"question": "Store?"}
+        )
+        assert await private_reply(fake_discord, payload) == replies.STORE_UNAVAILABLE.text
+        await fake_discord.say("Store?", user=w.alice, channel_id=w.general_id, mention_bot=True)
+        [note] = await fake_discord.recorder.wait_for(
+            lambda c: c.matches("POST", rf"/channels/{w.general_id}/messages")
+        )
+        assert text_of(note) == replies.STORE_UNAVAILABLE.text
+        assert not meibel_server.chat_requests()
+    finally:
+        await dead.aclose()

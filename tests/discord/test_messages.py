@@ -127,3 +127,40 @@ async def test_without_the_message_content_intent_it_says_so_and_answers_mention
     await fake_discord.say(last, user=w.alice, channel_id=thread_id, mention_bot=True)
     await answer_in(fake_discord, thread_id, nth=2)
     assert session_with(meibel_server, QUESTION).user_messages == [QUESTION, last]
+
+
+async def test_a_message_delivered_twice_is_answered_once(
+    fake_discord: FakeDiscord, start_discord_bot: StartBot, meibel_server: DevServer
+) -> None:
+    await start_discord_bot()
+    w = fake_discord.world
+    said = await fake_discord.say(QUESTION, user=w.alice, channel_id=w.general_id, mention_bot=True)
+    # Discord may deliver an event again, e.g. after a resumed gateway session.
+    await fake_discord.gateway.dispatch("MESSAGE_CREATE", said, guild_id=w.guild_id)
+    thread_id, _ = await thread_opened_in(fake_discord, w.general_id)
+    await answer_in(fake_discord, thread_id)
+    last = "And a second, different question"
+    await fake_discord.say(last, user=w.alice, channel_id=thread_id)
+    await answer_in(fake_discord, thread_id, nth=2)
+
+    assert session_with(meibel_server, QUESTION).user_messages == [QUESTION, last]
+    assert len(fake_discord.recorder.find("POST", r"/channels/\d+/messages/\d+/threads")) == 1
+
+
+async def test_after_a_restart_a_reply_in_a_thread_not_in_the_cache_is_still_answered(
+    fake_discord: FakeDiscord, start_discord_bot: StartBot, meibel_server: DevServer
+) -> None:
+    first = await start_discord_bot()
+    w = fake_discord.world
+    thread_id, _ = await mention_in_general(fake_discord)
+    await first.stop()
+    fake_discord.forget_threads()  # the new connection does not announce the thread
+    second = await start_discord_bot()
+    assert second.client.get_channel(thread_id) is None
+
+    follow = "Still there after the restart?"
+    await fake_discord.say(follow, user=w.alice, channel_id=thread_id)
+    await answer_in(fake_discord, thread_id, nth=2)
+    assert session_with(meibel_server, QUESTION).user_messages == [QUESTION, follow]
+    # The store knew the thread and its parent: no need to ask Discord.
+    assert not fake_discord.recorder.find("GET", rf"/channels/{thread_id}")
