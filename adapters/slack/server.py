@@ -16,9 +16,11 @@ import uvicorn
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.slack.app import SlackBot
 
@@ -28,6 +30,47 @@ EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 # Answers in flight get this long to be posted when the process is asked to stop.
 DRAIN_SECONDS = 20.0
+# Slack's payloads are a few KB; the signature can only be checked once the body is read,
+# so an unsigned sender must not be able to make us hold megabytes first.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for request bodies over `max_bytes`, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = PlainTextResponse("Payload too large", status_code=413)
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.max_bytes:
+            await too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            # Bolt answers only after reading the whole body, so nothing was sent yet.
+            await too_large(scope, receive, send)
 
 
 def build_asgi(bot: SlackBot) -> Starlette:
@@ -45,7 +88,8 @@ def build_asgi(bot: SlackBot) -> Starlette:
         routes=[
             Route(EVENTS_PATH, events, methods=["POST"]),
             Route(HEALTH_PATH, healthz, methods=["GET"]),
-        ]
+        ],
+        middleware=[Middleware(BodyLimit)],
     )
 
 

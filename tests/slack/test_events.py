@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from adapters.slack.render import FOLLOW_UP_ACTION
@@ -327,3 +328,21 @@ async def test_a_lost_session_is_restarted_with_a_note(harness: Harness) -> None
     [_, answer] = await harness.answers(2, thread_ts=root)
     assert "start a new conversation" in str(answer["blocks"])
     assert "Still there?" in str(answer["blocks"])
+
+
+async def test_oversized_bodies_are_refused_before_anything_else(harness: Harness) -> None:
+    big = b"x" * (1024 * 1024 + 1)
+    declared = await harness.send(big, content_type="application/json")
+    assert declared.status_code == 413
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(20):
+            yield b"y" * 65536
+
+    streamed = await harness.http.post(
+        "/slack/events", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert (await harness.http.get("/healthz")).status_code == 200
+    await harness.settle()
+    assert harness.meibel.requests == []
