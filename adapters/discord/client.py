@@ -66,8 +66,7 @@ class MeibelDiscordClient(discord.AutoShardedClient):
             allow=allow,
             reply_without_mention=settings.discord_reply_without_mention,
         )
-        self.tree: app_commands.CommandTree[MeibelDiscordClient] = app_commands.CommandTree(self)
-        self.tree.on_error = self._on_command_error  # type: ignore[method-assign]
+        self.tree = CommandTree(self)
         self.synced = False
         self.ready_event: asyncio.Event | None = None  # set on ready, for whoever runs us
 
@@ -116,8 +115,12 @@ class MeibelDiscordClient(discord.AutoShardedClient):
     async def on_message(self, message: discord.Message) -> None:
         await self.messages.on_message(message)
 
-    async def _on_command_error(
-        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+
+class CommandTree(app_commands.CommandTree[MeibelDiscordClient]):
+    async def on_error(
+        self,
+        interaction: discord.Interaction[MeibelDiscordClient],
+        error: app_commands.AppCommandError,
     ) -> None:
         # The handlers answer their own failures; this catches what happens around them
         # (e.g. an option Discord sent that does not match the command).

@@ -110,7 +110,11 @@ class InteractionHandlers:
                 FollowupTarget(interaction),
             ]
             question = to_question(
-                key, user=interaction.user.id, text=text, event_id=interaction_event_id(interaction)
+                key,
+                user=interaction.user.id,
+                text=text,
+                event_id=interaction_event_id(interaction),
+                reply_to={**reply_to(interaction), "thread_id": str(outcome.id)},
             )
             await self.answerer.answer(question, typing_channel=outcome, targets=targets)
             return
@@ -177,7 +181,11 @@ class InteractionHandlers:
     ) -> None:
         """Answer through the interaction, or in the channel once its token has expired."""
         question = to_question(
-            key, user=interaction.user.id, text=text, event_id=interaction_event_id(interaction)
+            key,
+            user=interaction.user.id,
+            text=text,
+            event_id=interaction_event_id(interaction),
+            reply_to=reply_to(interaction),
         )
         targets: list[Target] = [FollowupTarget(interaction)]
         if channel is not None:
@@ -262,6 +270,14 @@ class InteractionHandlers:
         except Exception:
             log.exception("failed to handle interaction %s", interaction.id)
             await self._private(interaction, texts.INTERNAL)
+
+
+def reply_to(interaction: Interaction) -> dict[str, str]:
+    """Where the answer goes, for logs and for a queue that may answer later."""
+    return {
+        "interaction_id": str(interaction.id),
+        "channel_id": str(interaction.channel_id or ""),
+    }
 
 
 async def open_thread(
