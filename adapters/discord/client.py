@@ -33,6 +33,13 @@ def intents_for(*, message_content: bool) -> discord.Intents:
     return intents
 
 
+def without_voice_warnings() -> None:
+    """The bot never joins voice: discord.py's start-up warnings about missing voice
+    libraries would only send admins looking for a problem that is not there."""
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
+
+
 class MeibelDiscordClient(discord.AutoShardedClient):
     """One client for all shards this process runs (all of them unless set)."""
 
@@ -44,6 +51,7 @@ class MeibelDiscordClient(discord.AutoShardedClient):
         message_content: bool,
         **options: Any,
     ) -> None:
+        without_voice_warnings()
         if settings.discord_shard_ids:
             options["shard_ids"] = settings.discord_shard_ids
         super().__init__(

@@ -11,6 +11,7 @@ from typing import Any
 import discord
 
 from adapters.discord.app import DiscordRunner, invite_url, services_of
+from adapters.discord.client import without_voice_warnings
 from adapters.discord.settings import DiscordSettings, load_discord_settings
 from bot.check import CheckReport, mask
 from bot.logs import RedactSecrets, configure_logging
@@ -129,6 +130,7 @@ def report_settings(settings: DiscordSettings, report: CheckReport) -> None:
 
 async def check_connection(settings: DiscordSettings, report: CheckReport) -> None:
     """Log in over HTTP (no gateway): the token, the application, the intent's switch."""
+    without_voice_warnings()
     client = discord.Client(intents=discord.Intents.none())
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS), client:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 from pathlib import Path
 
 import pytest
 
-from adapters.cli import main
+from adapters.cli import build_parser, main
 from adapters.discord import commands
 from bot.check import CheckReport, Status
+from bot.devserver import DevServer
 from tests.discord.fakes.server import FakeDiscord
+from tests.discord.helpers import answer_in, text_of, thread_opened_in
+from tests.fixtures.meibel import DEV_KEY
 
 
 @pytest.fixture(autouse=True)
@@ -102,3 +108,41 @@ async def test_check_fails_on_a_refused_token(
     report = CheckReport()
     await commands.check(report)
     assert lines(report, Status.FAIL) == [commands.TOKEN_REFUSED]
+
+
+async def test_meibel_bot_discord_runs_the_whole_bot_from_the_environment(
+    fake_discord: FakeDiscord,
+    meibel_server: DevServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The command itself: settings, the embedded store, the Meibel client, the bot."""
+    for name, value in {
+        "DISCORD_TOKEN": fake_discord.token,
+        "MEIBEL_API_KEY": DEV_KEY,
+        "MEIBEL_BASE_URL": meibel_server.base_url,
+        "MEIBEL_AGENT_NAME": "dev-agent",
+        "MEIBEL_BOT_DB": str(tmp_path / "store.db"),
+        "REDIS_URL": "",
+        "AGENT_ROUTES": "",
+    }.items():
+        monkeypatch.setenv(name, value)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level  # the command configures logging
+    args = build_parser().parse_args(["discord"])
+    task = asyncio.create_task(args.handler(args))
+    try:
+        w = fake_discord.world
+        await fake_discord.gateway_ready()
+        await fake_discord.slash(
+            "ask", user=w.alice, channel_id=w.general_id, options={"question": "From the CLI?"}
+        )
+        thread_id, _ = await thread_opened_in(fake_discord, w.general_id)
+        answer = await answer_in(fake_discord, thread_id)
+        assert "Answer 1: From the CLI" in text_of(answer)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        root.handlers[:] = handlers
+        root.setLevel(level)

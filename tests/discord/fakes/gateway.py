@@ -108,6 +108,11 @@ class Gateway:
             self.sessions.append(session)
             self._changed.notify_all()
 
+    async def wait_identified(self, count: int = 1, *, within: float = 10.0) -> None:
+        """Until `count` sessions got READY and their guilds."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: len(self.sessions) >= count)
+
     async def dispatch(self, event: str, data: Json, *, guild_id: int | None = None) -> None:
         """Send an event to the shard that owns the guild (shard 0 for DMs)."""
         for session in list(self.sessions):

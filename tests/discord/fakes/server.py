@@ -101,6 +101,11 @@ class FakeDiscord:
             return []
         return [self.world.guild(threads=self.threads)]
 
+    async def gateway_ready(self) -> None:
+        """Until a client is connected and has its guilds (for bots a test did not start
+        itself; `start_discord_bot` waits for on_ready)."""
+        await self.gateway.wait_identified()
+
     # -- what tests do as users ---------------------------------------------------------
     async def slash(
         self,
