@@ -81,11 +81,13 @@ class InteractionHandlers:
         place = await self._admit(interaction)
         if place is None or not await self._defer(interaction):
             return
-        if place.thread is None:
-            await self._ask_in_new_thread(interaction, place, text=text, header=header)
-            return
         channel = messageable(interaction.channel)
-        await self._answer(interaction, place.key(), text, channel=channel)
+        if place.thread is not None:
+            await self._answer(interaction, place.key(), text, channel=channel)
+        elif text.strip():
+            await self._ask_in_new_thread(interaction, place, text=text, header=header)
+        else:  # nothing to ask: the hint, right here, and no empty thread
+            await self._answer(interaction, place.key(str(interaction.id)), text, channel=channel)
 
     async def _ask_in_new_thread(
         self, interaction: Interaction, place: Place, *, text: str, header: str

@@ -47,22 +47,35 @@ class MessageHandler:
 
     async def on_message(self, message: discord.Message) -> None:
         try:
-            await self._handle(message)
+            addressed = await self._addressed(message)
+        except Exception:  # not known to be for the bot: log, but say nothing in public
+            log.exception("failed to look at message %s", message.id)
+            return
+        if addressed is None:
+            return
+        try:
+            await self._handle(message, mentioned=addressed)
         except Exception:
             log.exception("failed to handle message %s", message.id)
             await self._post_or_tell(message, texts.INTERNAL)
 
-    async def _handle(self, message: discord.Message) -> None:
+    async def _addressed(self, message: discord.Message) -> bool | None:
+        """None when the message is not for the bot; else whether it mentions the bot."""
         me = self.client.user
         if me is None or message.author.bot or message.author.id == me.id:
-            return  # never answer bots, itself included: no loops
+            return None  # never answer bots, itself included: no loops
         if message.type not in ANSWERED_TYPES:
-            return
+            return None
         mentioned = any(user.id == me.id for user in message.mentions)
-        is_dm = message.guild is None
-        own_thread = not is_dm and await self._in_own_thread(message, bot_id=me.id)
-        if not (mentioned or is_dm or own_thread):
+        if mentioned or message.guild is None:
+            return mentioned
+        return False if await self._in_own_thread(message, bot_id=me.id) else None
+
+    async def _handle(self, message: discord.Message, *, mentioned: bool) -> None:
+        me = self.client.user
+        if me is None:  # not connected (any more)
             return
+        is_dm = message.guild is None
         place = await resolve_place(
             self.client,
             self.answerer,
@@ -85,7 +98,7 @@ class MessageHandler:
             await self._answer_in_new_thread(message, place, text)
             return
         key = place.key(None if place.thread else str(message.id))
-        if own_thread:
+        if not mentioned and not is_dm:  # a reply in the bot's thread: keep it known
             await self.answerer.remember_thread(
                 place.tenant, thread_id=message.channel.id, parent_id=place.channel
             )
