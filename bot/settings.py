@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         description="comma-separated <platform>:<channel or workspace id>=<agent-name> pairs",
     )
     streaming: bool = Field(True, description="on or off: show answers as the agent writes them")
+    max_attachment_mb: float = Field(
+        10, gt=0, description="the largest file sent to the agent, in MB (default 10)"
+    )
+    max_attachments: int = Field(
+        5, ge=0, description="how many files of one message are sent to the agent (default 5)"
+    )
     max_question_chars: int = Field(
         8000, ge=1, description="the longest question accepted, in characters, at least 1"
     )

@@ -21,6 +21,9 @@ ALL = [
     "LOG_LEVEL",
     "AGENT_ROUTES",
     "MAX_QUESTION_CHARS",
+    "MAX_ATTACHMENT_MB",
+    "MAX_ATTACHMENTS",
+    "STREAMING",
 ]
 
 
@@ -98,3 +101,22 @@ def test_agent_routes_pick_channel_then_workspace_then_default() -> None:
 def test_bad_routes_name_the_entry(bad: str) -> None:
     with pytest.raises(ValueError, match="bad entry"):
         parse_routes(bad)
+
+
+def test_attachment_policy_names_every_file_it_leaves_out() -> None:
+    from bot.attachments import AttachmentPolicy, Candidate, skipped_note
+
+    policy = AttachmentPolicy.from_megabytes(1, max_count=2)
+    files = [
+        Candidate("a.txt", 10),
+        Candidate("huge.pdf", 5 * 1024 * 1024),
+        Candidate("b.txt", None),
+        Candidate("c.txt", 20),
+    ]
+    accepted, skipped = policy.select(files)
+    assert [f.filename for f in accepted] == ["a.txt", "b.txt"]
+    note = skipped_note(skipped)
+    assert note is not None
+    assert "huge.pdf (5.0 MB is over the 1.0 MB limit)" in note
+    assert "c.txt (only 2 files per message)" in note
+    assert skipped_note([]) is None
