@@ -58,6 +58,14 @@ class Store(Protocol):
     async def get_value(self, tenant: Tenant, name: str) -> str | None:
         """The value, or None when it never existed or has expired."""
 
+    # -- counters in a fixed window (rate limits) -------------------------------------
+    async def hit(self, tenant: Tenant, name: str, *, window_seconds: int) -> int:
+        """Count one hit on `name`; the hits so far in its current window, this one included.
+
+        The window is fixed and starts at the first hit after the previous one ended, so a
+        counter costs one key (or row) and one round trip, and expires with its window.
+        """
+
     # -- life cycle -------------------------------------------------------------------
     async def ping(self) -> None:
         """Raise StoreError when the store cannot be used."""

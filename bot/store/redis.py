@@ -51,6 +51,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# INCR and the expiry in one step: were the expiry a second command, a reply lost between
+# the two would leave a counter that never resets.
+_HIT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return n
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -99,6 +108,7 @@ class RedisStore:
         self._take = client.register_script(_TAKE)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
+        self._hit = client.register_script(_HIT)
 
     @classmethod
     def from_url(
@@ -136,6 +146,11 @@ class RedisStore:
     def prefix(self) -> str:
         return self._prefix
 
+    @property
+    def client(self) -> Redis:
+        """The underlying client, for parts that keep their own keys (the work queue)."""
+        return self._client
+
     # -- key layout -------------------------------------------------------------------
     def tenant_prefix(self, tenant: Tenant) -> str:
         return f"{self._prefix}:{{{tenant.platform}:{tenant.workspace}}}"
@@ -151,6 +166,9 @@ class RedisStore:
 
     def value_key(self, tenant: Tenant, name: str) -> str:
         return f"{self.tenant_prefix(tenant)}:value:{_escape(name)}"
+
+    def hit_key(self, tenant: Tenant, name: str) -> str:
+        return f"{self.tenant_prefix(tenant)}:hits:{_escape(name)}"
 
     def _thread_key(self, kind: str, key: ThreadKey) -> str:
         return (
@@ -210,6 +228,14 @@ class RedisStore:
     async def get_value(self, tenant: Tenant, name: str) -> str | None:
         raw = await self._run("get_value", self._client.get(self.value_key(tenant, name)))
         return None if raw is None else str(raw)
+
+    # -- counters in a fixed window ---------------------------------------------------
+    async def hit(self, tenant: Tenant, name: str, *, window_seconds: int) -> int:
+        # A retry after a lost reply counts twice; for a rate limit that errs on the strict
+        # side by one, which is better than a script that needs a token per call.
+        ms = _millis(window_seconds)
+        key = self.hit_key(tenant, name)
+        return int(await self._run("hit", self._hit(keys=[key], args=[ms])))
 
     # -- life cycle -------------------------------------------------------------------
     async def ping(self) -> None:

@@ -24,7 +24,7 @@ from bot.store.base import SessionRecord, StoreError
 T = TypeVar("T")
 
 SCHEMA_VERSION = 1
-TABLES = ("sessions", "events", "locks", "kv_values")
+TABLES = ("sessions", "events", "locks", "kv_values", "hits")
 
 # The tenant column holds str(Tenant), "platform:workspace": unambiguous because a Tenant
 # rejects ':' in either part. Every row carries expires_at; reads compare it to now.
@@ -42,6 +42,11 @@ _SCHEMA = (
         PRIMARY KEY (tenant, channel, thread)) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS kv_values (
         tenant TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        PRIMARY KEY (tenant, name)) WITHOUT ROWID""",
+    # Added after version 1 shipped; CREATE IF NOT EXISTS upgrades an older file in place.
+    """CREATE TABLE IF NOT EXISTS hits (
+        tenant TEXT NOT NULL, name TEXT NOT NULL, count INTEGER NOT NULL,
         expires_at REAL NOT NULL,
         PRIMARY KEY (tenant, name)) WITHOUT ROWID""",
     *(f"CREATE INDEX IF NOT EXISTS {t}_expiry ON {t} (expires_at)" for t in TABLES),
@@ -234,6 +239,25 @@ class SqliteStore:
             return None if row is None else str(row[0])
 
         return await self._call("get_value", run)
+
+    # -- counters in a fixed window ---------------------------------------------------
+    async def hit(self, tenant: Tenant, name: str, *, window_seconds: int) -> int:
+        window = _positive(window_seconds)
+
+        def run(conn: sqlite3.Connection, now: float) -> int:
+            # An expired window restarts in place at 1 (the row is only purged later).
+            row = conn.execute(
+                "INSERT INTO hits (tenant, name, count, expires_at) VALUES (?, ?, 1, ?)"
+                " ON CONFLICT (tenant, name) DO UPDATE SET"
+                " count = CASE WHEN hits.expires_at <= ? THEN 1 ELSE hits.count + 1 END,"
+                " expires_at = CASE WHEN hits.expires_at <= ?"
+                " THEN excluded.expires_at ELSE hits.expires_at END"
+                " RETURNING count",
+                (str(tenant), name, now + window, now, now),
+            ).fetchone()
+            return int(row[0])
+
+        return await self._write("hit", run)
 
     # -- life cycle -------------------------------------------------------------------
     async def ping(self) -> None:
