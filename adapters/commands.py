@@ -149,7 +149,7 @@ def report_settings(settings: Settings, report: CheckReport) -> None:
             shown = _mask_url(settings.redis_dsn) if settings.redis_dsn else "(not set: embedded)"
         else:
             shown = repr(value) if value not in (None, "") else "(not set)"
-        report.ok(f"{name.upper()} = {shown}")
+        report.info(f"{name.upper()} = {shown}")
     for problem in meibel_problems(settings):
         report.fail(problem)
 

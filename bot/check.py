@@ -7,6 +7,7 @@ from enum import Enum
 
 
 class Status(Enum):
+    INFO = "-"
     OK = "ok"
     WARN = "warn"
     FAIL = "FAIL"
@@ -17,6 +18,10 @@ class CheckReport:
     """Lines an admin reads top to bottom; any FAIL makes `check` exit non-zero."""
 
     lines: list[tuple[Status, str]] = field(default_factory=list)
+
+    def info(self, text: str) -> None:
+        """A fact to show (a setting's value), neither good nor bad."""
+        self.lines.append((Status.INFO, text))
 
     def ok(self, text: str) -> None:
         self.lines.append((Status.OK, text))
