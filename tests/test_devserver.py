@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -467,6 +468,21 @@ async def test_stream_events_in_order_with_cumulative_partials(
     assert set(events[2][1]) >= {"tool_id", "tool_name", "arguments"}
     (turn,) = meibel_server.sessions[session_id].turns
     assert turn.streamed and turn.signal_id == completion["signal_id"]
+
+
+async def test_stream_records_when_the_first_partial_was_written(
+    meibel_server: DevServer, http: httpx.AsyncClient, session_id: str
+) -> None:
+    meibel_server.stream_chunk_delay_seconds = 0.05
+    before = time.monotonic()
+    await stream(http, session_id, "When did the text start?")
+    after = time.monotonic()
+    (record,) = meibel_server.chat_requests()
+    assert record.first_partial_at is not None
+    # written after the request arrived, and at least one paced chunk before the stream ended
+    assert before <= record.timestamp <= record.first_partial_at <= after - 0.05
+    await ask(http, session_id, "and a plain chat")
+    assert meibel_server.chat_requests()[-1].first_partial_at is None
 
 
 async def test_stream_delta_mode_concatenates_to_the_answer(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +19,7 @@ from bot.devserver.answers import (
 )
 from bot.devserver.app import RECORD, SERVER, DevServer, error_response
 from bot.devserver.faults import default_error_body
+from bot.devserver.recording import RecordedRequest
 from bot.devserver.state import SessionInfo, Turn
 from bot.devserver.streaming import EventWriter
 from bot.devserver.validation import (
@@ -136,7 +138,7 @@ async def chat_stream(request: web.Request) -> web.StreamResponse:
         )
         completed = False
         try:
-            completed = await _send_answer(server, request, events, body, answer, turn.number)
+            completed = await _send_answer(record, request, events, body, answer, turn.number)
         except ConnectionResetError:
             pass  # the client went away; nobody is left to tell
         finally:
@@ -148,7 +150,7 @@ async def chat_stream(request: web.Request) -> web.StreamResponse:
 
 
 async def _send_answer(
-    server: DevServer,
+    record: RecordedRequest,
     request: web.Request,
     events: EventWriter,
     body: ChatMessageRequest,
@@ -156,6 +158,7 @@ async def _send_answer(
     turn: int,
 ) -> bool:
     """Send status, tool, partial and completion events; False if a queued failure hit."""
+    server = request.app[SERVER]
     await events.send("status", {"content": "Searching the knowledge base"})
     # Tool events unless explicitly turned off: the flag's default is undocumented.
     if body.include_tool_activity is not False:
@@ -176,6 +179,8 @@ async def _send_answer(
             return False
         so_far += chunk
         message = so_far if server.stream_mode == "cumulative" else chunk
+        if record.first_partial_at is None:
+            record.first_partial_at = time.monotonic()
         await events.send("partial_response", {"data": _payload(message)})
         if server.stream_chunk_delay_seconds:
             await asyncio.sleep(server.stream_chunk_delay_seconds)

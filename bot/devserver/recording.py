@@ -46,6 +46,9 @@ class RecordedRequest:
     raw_body: bytes = b""
     # Filled in once the handler has answered; None while the request is in flight.
     status: int | None = None
+    # /chat/stream: time.monotonic() just before the first partial_response was written, so
+    # a benchmark in the same process can time how long the bot takes to show that text.
+    first_partial_at: float | None = None
 
     @property
     def session_id(self) -> str | None:
