@@ -1,47 +1,24 @@
-"""Ask the pipeline with typing shown, keep the buttons' payloads, post the answer."""
+"""Answering a question: its files fetched, the answer streamed or posted whole."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import discord
 
 from adapters.discord.delivery import Target, send_all, typing_in
-from adapters.discord.payloads import save_buttons
-from adapters.discord.render import ButtonKeys, DiscordMessage, render_answer, render_notice
-from bot.domain import Answer, Question, Tenant
-from bot.pipeline import Pipeline
-from bot.store.base import Store, StoreError
+from adapters.discord.final import prepare
+from adapters.discord.question_files import NEEDS_STREAMING, fetch_files, not_sent
+from adapters.discord.render import render_notice
+from adapters.discord.services import Services
+from adapters.discord.streaming import stream_answer
+from bot import replies
+from bot.attachments import skipped_note
+from bot.domain import Question, Tenant
+from bot.store.base import StoreError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    """The core parts the Discord adapter uses."""
-
-    pipeline: Pipeline
-    store: Store
-    session_ttl_seconds: int
-    # Discord may deliver an event twice (reconnects, resumed sessions); a day is plenty.
-    event_ttl_seconds: int = 24 * 3600
-
-
-def render(answer: Answer, keys: ButtonKeys) -> list[DiscordMessage]:
-    """A real answer in full; a hint or a failure as a short notice."""
-    if answer.ok:
-        return render_answer(answer, keys=keys)
-    return [render_notice(answer.text)]
-
-
-def without_buttons(answer: Answer) -> Answer:
-    """The answer minus the buttons that need a stored payload (kept when the store fails)."""
-    return dataclasses.replace(
-        answer, follow_ups=(), actions=tuple(a for a in answer.actions if a.url)
-    )
 
 
 class Answerer:
@@ -54,24 +31,29 @@ class Answerer:
         *,
         typing_channel: discord.abc.Messageable | None,
         targets: Sequence[Target],
+        attachments: Sequence[discord.Attachment] = (),
     ) -> bool:
-        """Answer and post; True when the whole answer was posted somewhere."""
+        """Answer and post (streamed, or whole when streaming is off); True when the whole
+        answer was posted somewhere. Attached files go to the agent when they can; the
+        others are named in a note under the answer."""
+        services = self.services
+        if services.streaming:
+            fetched = await fetch_files(attachments, services.attachments)
+            return await stream_answer(
+                services,
+                question,
+                files=fetched.files,
+                note=skipped_note(fetched.skipped),
+                typing_channel=typing_channel,
+                targets=targets,
+            )
+        note = skipped_note(not_sent(attachments, NEEDS_STREAMING))
         async with typing_in(typing_channel):
-            answer = await self.services.pipeline.ask(question)
-        keys = ButtonKeys()
-        if answer.ok and (answer.follow_ups or answer.actions):
-            try:
-                keys = await save_buttons(
-                    self.services.store,
-                    key=question.thread_key,
-                    answer=answer,
-                    ttl_seconds=self.services.session_ttl_seconds,
-                )
-            except StoreError as exc:
-                log.warning("could not keep button payloads in %s: %s", question.thread_key, exc)
-                answer = without_buttons(answer)
-        final = answer
-        return await send_all(lambda: render(final, keys), targets)
+            answer = await services.pipeline.ask(question)
+        if note:
+            answer = replies.with_note(answer, note)
+        ready = await prepare(services, question.thread_key, answer)
+        return await send_all(ready.render, targets)
 
     async def notify(self, text: str, targets: Sequence[Target]) -> bool:
         """Post a short notice (refusal, failure, confirmation)."""

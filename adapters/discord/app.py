@@ -8,9 +8,10 @@ from typing import Any
 
 import discord
 
-from adapters.discord.answering import Services
 from adapters.discord.client import MeibelDiscordClient
+from adapters.discord.services import Services
 from adapters.discord.settings import DiscordSettings
+from bot.attachments import AttachmentPolicy
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,16 @@ def invite_url(application_id: int) -> str:
     return discord.utils.oauth_url(application_id, permissions=PERMISSIONS, scopes=SCOPES)
 
 
-def services_of(runtime: Runtime) -> Services:
+def services_of(runtime: Runtime, settings: DiscordSettings) -> Services:
+    core = runtime.settings
     return Services(
         pipeline=runtime.pipeline,
         store=runtime.store,
         session_ttl_seconds=runtime.pipeline.config.session_ttl_seconds,
+        streaming=settings.streaming(default=core.streaming),
+        attachments=AttachmentPolicy.from_megabytes(
+            core.max_attachment_mb, max_count=core.max_attachments
+        ),
     )
 
 

@@ -11,10 +11,11 @@ from discord import app_commands
 
 from adapters.discord import texts
 from adapters.discord.access import AllowList
-from adapters.discord.answering import Answerer, Services
+from adapters.discord.answering import Answerer
 from adapters.discord.buttons import register_buttons, reply_privately
 from adapters.discord.interactions import InteractionHandlers
 from adapters.discord.messages import MessageHandler
+from adapters.discord.services import Services
 from adapters.discord.settings import DiscordSettings
 
 log = logging.getLogger(__name__)

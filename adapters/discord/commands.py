@@ -57,7 +57,7 @@ async def serve(runtime: Runtime) -> None:
     """Run the Discord bot until cancelled (used by `meibel-bot run` and `discord`)."""
     settings = discord_settings()
     redact_token(settings.token)
-    runner = DiscordRunner(services=services_of(runtime), settings=settings)
+    runner = DiscordRunner(services=services_of(runtime, settings), settings=settings)
     try:
         await runner.run()
     except discord.LoginFailure:
@@ -116,6 +116,11 @@ def report_settings(settings: DiscordSettings, report: CheckReport) -> None:
     )
     report.ok("DISCORD_ALLOWED_ROLE_IDS = " + ids(settings.discord_allowed_role_ids, "everyone"))
     report.ok(f"DISCORD_REPLY_WITHOUT_MENTION = {settings.discord_reply_without_mention}")
+    streaming = settings.discord_streaming
+    report.ok(
+        "DISCORD_STREAMING = "
+        + ("on" if streaming else "off" if streaming is not None else "(not set: STREAMING)")
+    )
     count = settings.discord_shard_count
     report.ok(f"DISCORD_SHARD_COUNT = {count if count else '(not set: Discord chooses)'}")
     report.ok("DISCORD_SHARD_IDS = " + ids(settings.discord_shard_ids, "all shards"))

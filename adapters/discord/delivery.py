@@ -105,19 +105,35 @@ async def send_all(render: Renderer, targets: Sequence[Target]) -> bool:
     return False
 
 
+class Typing:
+    """Shows "typing" in a channel until stopped. Cosmetic: a refusal is logged, never raised."""
+
+    def __init__(self, channel: discord.abc.Messageable | None) -> None:
+        self.channel = channel
+        self._refresher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self.channel is not None and await _type_once(self.channel):
+            self._refresher = asyncio.create_task(_keep_typing(self.channel))
+
+    async def stop(self) -> None:
+        """Stop refreshing (Discord clears "typing" when the bot posts, or after 10 s)."""
+        refresher, self._refresher = self._refresher, None
+        if refresher is not None:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+
+
 @contextlib.asynccontextmanager
 async def typing_in(channel: discord.abc.Messageable | None) -> AsyncIterator[None]:
-    """Show "typing" while the body runs. Cosmetic: a refusal is logged, never raised."""
-    if channel is None or not await _type_once(channel):
-        yield
-        return
-    refresher = asyncio.create_task(_keep_typing(channel))
+    """Show "typing" while the body runs."""
+    typing = Typing(channel)
+    await typing.start()
     try:
         yield
     finally:
-        refresher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresher
+        await typing.stop()
 
 
 async def _type_once(channel: discord.abc.Messageable) -> bool:

@@ -35,6 +35,10 @@ class DiscordSettings(BaseSettings):
     discord_reply_without_mention: bool = Field(
         True, description="true or false: answer in the bot's threads without a mention"
     )
+    discord_streaming: bool | None = Field(
+        None,
+        description="on or off: show answers as the agent writes them (unset: STREAMING)",
+    )
     discord_shard_count: int | None = Field(
         None, ge=1, description="the total number of shards, a whole number of at least 1"
     )
@@ -58,7 +62,7 @@ class DiscordSettings(BaseSettings):
             return [value]
         return value
 
-    @field_validator("discord_token", "discord_shard_count", mode="before")
+    @field_validator("discord_token", "discord_shard_count", "discord_streaming", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -67,6 +71,10 @@ class DiscordSettings(BaseSettings):
     @property
     def token(self) -> str:
         return self.discord_token.get_secret_value().strip() if self.discord_token else ""
+
+    def streaming(self, *, default: bool) -> bool:
+        """DISCORD_STREAMING when set, else the core's STREAMING (`default`)."""
+        return default if self.discord_streaming is None else self.discord_streaming
 
     @property
     def needs_message_content(self) -> bool:

@@ -54,11 +54,14 @@ async def thread_opened_in(fake: FakeDiscord, channel_id: int) -> tuple[int, str
 
 
 async def answer_in(fake: FakeDiscord, channel_id: int, *, nth: int = 1) -> Call:
-    """The `nth` complete answer posted straight into the channel: its last message is
-    the one with buttons."""
+    """The `nth` complete answer in the channel: its last message is the one with
+    buttons, posted whole or (streamed) the edit that finished it."""
     calls = await fake.recorder.wait_for(
         lambda c: (
-            c.matches("POST", rf"/channels/{channel_id}/messages")
+            (
+                c.matches("POST", rf"/channels/{channel_id}/messages")
+                or c.matches("PATCH", rf"/channels/{channel_id}/messages/\d+")
+            )
             and bool((c.json or {}).get("components"))
         ),
         count=nth,

@@ -256,14 +256,23 @@ def interaction(
 
 
 def slash_data(
-    name: str, *, options: dict[str, str] | None = None, guild_id: int | None = None
+    name: str,
+    *,
+    options: dict[str, str] | None = None,
+    files: dict[str, Json] | None = None,
+    guild_id: int | None = None,
 ) -> Json:
-    """A slash command's data; `guild_id` when it was synced to that guild only."""
+    """A slash command's data; `files` are attachment options (type 11, resolved by id);
+    `guild_id` when it was synced to that guild only."""
     data: Json = {"id": str(snowflake()), "name": name, "type": 1}
     if guild_id is not None:
         data["guild_id"] = str(guild_id)
-    if options:
-        data["options"] = [{"name": k, "type": 3, "value": v} for k, v in options.items()]
+    listed = [{"name": k, "type": 3, "value": v} for k, v in (options or {}).items()]
+    listed += [{"name": k, "type": 11, "value": f["id"]} for k, f in (files or {}).items()]
+    if listed:
+        data["options"] = listed
+    if files:
+        data["resolved"] = {"attachments": {f["id"]: f for f in files.values()}}
     return data
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,8 @@ class Call:
     json: Any = None
     files: list[tuple[str, bytes]] = field(default_factory=list)  # (filename, content)
     status: int = 0
+    # When the request arrived (time.monotonic(), the clock asyncio's loop uses).
+    at: float = field(default_factory=time.monotonic)
 
     def matches(self, method: str, pattern: str) -> bool:
         return self.method == method and re.fullmatch(pattern, self.path) is not None

@@ -146,6 +146,25 @@ async def create_message(fake: FakeDiscord, call: Call, m: re.Match[str]) -> Res
     return 200, await fake.bot_posts(channel, call.json or {}, files=call.files)
 
 
+@route("PATCH", r"/channels/(\d+)/messages/(\d+)")
+async def edit_message(fake: FakeDiscord, call: Call, m: re.Match[str]) -> Result:
+    message = fake.messages.get(int(m[2]))
+    if message is None or int(message["channel_id"]) != int(m[1]):
+        return error(404, 10008, "Unknown Message")
+    if int(message["author"]["id"]) != fake.world.bot_id:
+        return error(403, 50005, "Cannot edit a message authored by another user")
+    return 200, await fake.bot_edits(int(m[2]), call.json or {}, files=call.files)
+
+
+@route("DELETE", r"/channels/(\d+)/messages/(\d+)")
+async def delete_message(fake: FakeDiscord, call: Call, m: re.Match[str]) -> Result:
+    message = fake.messages.get(int(m[2]))
+    if message is None or int(message["channel_id"]) != int(m[1]):
+        return error(404, 10008, "Unknown Message")
+    del fake.messages[int(m[2])]
+    return 204, None
+
+
 @route("POST", r"/channels/(\d+)/messages/(\d+)/threads")
 async def thread_from_message(fake: FakeDiscord, call: Call, m: re.Match[str]) -> Result:
     parent = fake.channels.get(int(m[1]))
@@ -200,6 +219,26 @@ async def edit_original(fake: FakeDiscord, call: Call, m: re.Match[str]) -> Resu
     if state is None or state.expired or state.original_id is None:
         return error(404, 10015, "Unknown Webhook")
     return 200, await fake.bot_edits(state.original_id, call.json or {})
+
+
+@route("PATCH", r"/webhooks/(\d+)/([^/]+)/messages/(\d+)")
+async def edit_followup(fake: FakeDiscord, call: Call, m: re.Match[str]) -> Result:
+    state = fake.interactions.get(m[2])
+    if state is None or state.expired:
+        return error(404, 10015, "Unknown Webhook")
+    if int(m[3]) not in fake.messages:
+        return error(404, 10008, "Unknown Message")
+    return 200, await fake.bot_edits(int(m[3]), call.json or {}, files=call.files)
+
+
+@route("DELETE", r"/webhooks/(\d+)/([^/]+)/messages/(\d+)")
+async def delete_followup(fake: FakeDiscord, call: Call, m: re.Match[str]) -> Result:
+    state = fake.interactions.get(m[2])
+    if state is None or state.expired:
+        return error(404, 10015, "Unknown Webhook")
+    if fake.messages.pop(int(m[3]), None) is None:
+        return error(404, 10008, "Unknown Message")
+    return 204, None
 
 
 @route("POST", r"/webhooks/(\d+)/([^/]+)")

@@ -10,6 +10,7 @@ threads it opens with THREAD_CREATE.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from tests.discord.fakes.recorder import Call, Recorder
 from tests.discord.fakes.world import World
 
 TOKEN = "fake-discord-bot-token"
+CDN_PREFIX = "/cdn"
 MESSAGE_CONTENT_FLAG = 1 << 18  # application flag: the intent is enabled in the portal
 
 
@@ -48,6 +50,7 @@ class FakeDiscord:
         self.messages: dict[int, Json] = {}
         self.threads: list[Json] = []
         self.interactions: dict[str, InteractionState] = {}
+        self.cdn: dict[str, bytes] = {}  # path -> content of the files users attached
         self.gateway = Gateway(token=token, ready_payload=self._ready, guild_payloads=self._guilds)
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -56,6 +59,7 @@ class FakeDiscord:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/gateway-ws", self.gateway.handle)
+        app.router.add_get(CDN_PREFIX + "/{tail:.*}", self._cdn)
         app.router.add_route("*", rest.API_PREFIX + "/{tail:.*}", self._rest)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -80,6 +84,41 @@ class FakeDiscord:
 
     async def _rest(self, request: web.Request) -> web.Response:
         return await rest.handle(self, request)
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        """Attachment downloads (no token, like Discord's CDN); recorded like REST calls."""
+        call = Call(method="GET", path=request.path, query=dict(request.query))
+        await self.recorder.add(call)
+        content = self.cdn.get(request.path)
+        status = 404 if content is None else 200
+        await self.recorder.answered(call, status)
+        if content is None:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=content, content_type="application/octet-stream")
+
+    def attachment(
+        self,
+        filename: str,
+        content: bytes,
+        *,
+        content_type: str = "text/plain",
+        downloadable: bool = True,
+    ) -> Json:
+        """A file a user attaches, served from the fake's CDN (or, not `downloadable`, a
+        404 there, as for a file deleted meanwhile)."""
+        aid = p.snowflake()
+        path = f"{CDN_PREFIX}/attachments/{aid}/{filename}"
+        if downloadable:
+            self.cdn[path] = content
+        url = f"http://127.0.0.1:{self.port}{path}"
+        return {
+            "id": str(aid),
+            "filename": filename,
+            "size": len(content),
+            "content_type": content_type,
+            "url": url,
+            "proxy_url": url,
+        }
 
     # -- gateway contents ---------------------------------------------------------------
     def _ready(self, session: Session) -> Json:
@@ -114,11 +153,13 @@ class FakeDiscord:
         user: Json,
         channel_id: int,
         options: dict[str, str] | None = None,
+        files: dict[str, Json] | None = None,
         expired: bool = False,
         guild_command: bool = False,
     ) -> Json:
+        """A slash command; `files` maps attachment options to `attachment()` payloads."""
         guild_id = self.world.guild_id if guild_command else None
-        data = p.slash_data(name, options=options, guild_id=guild_id)
+        data = p.slash_data(name, options=options, files=files, guild_id=guild_id)
         return await self.interact(2, data, user=user, channel_id=channel_id, expired=expired)
 
     async def menu(self, name: str, *, user: Json, channel_id: int, target: Json) -> Json:
@@ -166,9 +207,16 @@ class FakeDiscord:
         return payload
 
     async def say(
-        self, content: str, *, user: Json, channel_id: int, mention_bot: bool = False
+        self,
+        content: str,
+        *,
+        user: Json,
+        channel_id: int,
+        mention_bot: bool = False,
+        attachments: Sequence[Json] = (),
     ) -> Json:
-        """A user posts a message (with `<@bot>` in front when `mention_bot`)."""
+        """A user posts a message (with `<@bot>` in front when `mention_bot`), with files
+        made by `attachment()`."""
         channel = self.channels[channel_id]
         guild_id = int(channel["guild_id"]) if "guild_id" in channel else None
         if mention_bot:
@@ -183,6 +231,7 @@ class FakeDiscord:
                 p.member(user, roles=self.world.roles_of(int(user["id"]))) if guild_id else None
             ),
             mentions=[self.world.bot] if mention_bot else [],
+            extra={"attachments": list(attachments)},
         )
         self.messages[int(data["id"])] = data
         await self.gateway.dispatch("MESSAGE_CREATE", self._as_seen(data), guild_id=guild_id)
@@ -227,16 +276,7 @@ class FakeDiscord:
             kind=19 if body.get("message_reference") else 0,
             extra={
                 "allowed_mentions": body.get("allowed_mentions"),
-                "attachments": [
-                    {
-                        "id": str(p.snowflake()),
-                        "filename": name,
-                        "size": len(content),
-                        "url": f"https://cdn.example.invalid/{name}",
-                        "proxy_url": f"https://media.example.invalid/{name}",
-                    }
-                    for name, content in files or []
-                ],
+                "attachments": [self._uploaded(name, content) for name, content in files or []],
                 **({k: v for k, v in extra.items() if k != "type"}),
             },
         )
@@ -245,11 +285,18 @@ class FakeDiscord:
             await self.gateway.dispatch("MESSAGE_CREATE", self._public(data), guild_id=guild_id)
         return self._public(data)
 
-    async def bot_edits(self, message_id: int, body: Json) -> Json:
+    async def bot_edits(
+        self, message_id: int, body: Json, *, files: list[tuple[str, bytes]] | None = None
+    ) -> Json:
         data = self.messages[message_id]
         for field_name in ("content", "embeds", "components", "allowed_mentions"):
             if field_name in body:
                 data[field_name] = body[field_name]
+        if "attachments" in body:  # the ones kept (by id), then the ones uploaded now
+            kept = {str(a.get("id")) for a in body["attachments"]}
+            data["attachments"] = [a for a in data["attachments"] if a["id"] in kept] + [
+                self._uploaded(name, content) for name, content in files or []
+            ]
         data["flags"] = int(data["flags"]) & ~LOADING
         return self._public(data)
 
@@ -275,6 +322,16 @@ class FakeDiscord:
         channel = p.dm_channel(p.snowflake(), recipient=people.get(user_id, self.world.alice))
         self.channels[int(channel["id"])] = channel
         return channel
+
+    @staticmethod
+    def _uploaded(name: str, content: bytes) -> Json:
+        return {
+            "id": str(p.snowflake()),
+            "filename": name,
+            "size": len(content),
+            "url": f"https://cdn.example.invalid/{name}",
+            "proxy_url": f"https://media.example.invalid/{name}",
+        }
 
     @staticmethod
     def _public(data: Json) -> Json:

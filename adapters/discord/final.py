@@ -1,0 +1,55 @@
+"""A finished answer as Discord messages: its buttons' payloads kept, then rendered."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+from adapters.discord.payloads import save_buttons
+from adapters.discord.render import ButtonKeys, DiscordMessage, render_answer, render_notice
+from adapters.discord.services import Services
+from bot.domain import Answer, ThreadKey
+from bot.store.base import StoreError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """An answer with the store keys its buttons carry."""
+
+    answer: Answer
+    keys: ButtonKeys
+
+    def render(self) -> list[DiscordMessage]:
+        """Fresh messages (a discord.File is used up by the send that uploads it)."""
+        return render(self.answer, self.keys)
+
+
+def render(answer: Answer, keys: ButtonKeys) -> list[DiscordMessage]:
+    """A real answer in full; a hint or a failure as a short notice."""
+    if answer.ok:
+        return render_answer(answer, keys=keys)
+    return [render_notice(answer.text)]
+
+
+def without_buttons(answer: Answer) -> Answer:
+    """The answer minus the buttons that need a stored payload (kept when the store fails)."""
+    return dataclasses.replace(
+        answer, follow_ups=(), actions=tuple(a for a in answer.actions if a.url)
+    )
+
+
+async def prepare(services: Services, key: ThreadKey, answer: Answer) -> Ready:
+    """Keep the payloads of the answer's buttons; without a store, drop those buttons."""
+    if not (answer.ok and (answer.follow_ups or answer.actions)):
+        return Ready(answer, ButtonKeys())
+    try:
+        keys = await save_buttons(
+            services.store, key=key, answer=answer, ttl_seconds=services.session_ttl_seconds
+        )
+    except StoreError as exc:
+        log.warning("could not keep button payloads in %s: %s", key, exc)
+        return Ready(without_buttons(answer), ButtonKeys())
+    return Ready(answer, keys)

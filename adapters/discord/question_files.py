@@ -1,0 +1,77 @@
+"""Files attached to a question: fetched from Discord for the agent, within the limits.
+
+Every file that does not reach the agent (too large, one too many, not downloadable, or
+streaming off) gets a reason, for the note under the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import aiohttp
+import discord
+
+from adapters.discord import text as fmt
+from bot.attachments import AttachmentPolicy, Candidate
+from bot.meibel.client import FilePart
+
+log = logging.getLogger(__name__)
+
+DOWNLOAD_TIMEOUT_SECONDS = 30.0
+DEFAULT_MIME = "application/octet-stream"
+NOT_DOWNLOADED = "could not be downloaded from Discord"
+NEEDS_STREAMING = "files reach the agent only when streaming is on"
+
+
+@dataclass(slots=True)
+class Fetched:
+    """The files for the agent and one reason per file left out."""
+
+    files: list[FilePart] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def shown_name(attachment: discord.Attachment) -> str:
+    """The file's name as the note shows it: one line, no Markdown of its own."""
+    return fmt.escape_inline(fmt.one_line(fmt.clean(attachment.filename))) or "file"
+
+
+def not_sent(attachments: Sequence[discord.Attachment], reason: str) -> list[str]:
+    return [f"{shown_name(a)} ({reason})" for a in attachments]
+
+
+async def fetch_files(
+    attachments: Sequence[discord.Attachment],
+    policy: AttachmentPolicy,
+) -> Fetched:
+    """Download what the policy accepts; name the rest and every failed download."""
+    candidates = [
+        Candidate(shown_name(a), a.size, a.content_type or DEFAULT_MIME) for a in attachments
+    ]
+    by_candidate = {id(c): a for c, a in zip(candidates, attachments, strict=True)}
+    accepted, skipped = policy.select(candidates)
+    result = Fetched(skipped=skipped)
+    for candidate in accepted:
+        attachment = by_candidate[id(candidate)]
+        data = await _download(attachment)
+        if data is None:
+            result.skipped.append(f"{candidate.filename} ({NOT_DOWNLOADED})")
+        elif len(data) > policy.max_bytes:  # Discord's size was wrong: trust the bytes
+            result.skipped.extend(policy.select([Candidate(candidate.filename, len(data))])[1])
+        else:
+            result.files.append(FilePart(attachment.filename, data, candidate.mime_type))
+    return result
+
+
+async def _download(attachment: discord.Attachment) -> bytes | None:
+    try:
+        async with asyncio.timeout(DOWNLOAD_TIMEOUT_SECONDS):
+            return await attachment.read()
+    except discord.HTTPException as exc:
+        log.warning("could not download attachment %s (status %s)", attachment.id, exc.status)
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        log.warning("could not download attachment %s (%s)", attachment.id, type(exc).__name__)
+    return None
