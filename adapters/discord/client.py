@@ -143,12 +143,15 @@ def build_commands(
     """/ask, /new and the "Ask Meibel" message menu."""
 
     @app_commands.command(name="ask", description="Ask Meibel; the answer opens a thread")
-    @app_commands.describe(question="What you want to know")
+    @app_commands.describe(
+        question="What you want to know", file="A file for the agent to read with it"
+    )
     async def ask(
         interaction: discord.Interaction[Any],
         question: app_commands.Range[str, 1, QUESTION_MAX],
+        file: discord.Attachment | None = None,
     ) -> None:
-        await handlers.ask(interaction, question)
+        await handlers.ask(interaction, question, file)
 
     @app_commands.command(name="new", description="Start a fresh conversation in this thread")
     async def new(interaction: discord.Interaction[Any]) -> None:

@@ -26,6 +26,7 @@ from adapters.discord.inbound import (
 )
 from adapters.discord.payloads import load_button
 from adapters.discord.places import resolve_place
+from adapters.discord.question_files import question_text
 from bot import replies
 from bot.domain import ThreadKey
 from bot.store.base import StoreError
@@ -33,6 +34,7 @@ from bot.store.base import StoreError
 log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[Any]
+Files = tuple[discord.Attachment, ...]
 # Threads the bot opens stay open for a day without messages (the Discord default is 3).
 THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440
 
@@ -50,19 +52,30 @@ class InteractionHandlers:
         self.allow = allow
 
     # -- entry points -------------------------------------------------------------------
-    async def ask(self, interaction: Interaction, question: str) -> None:
+    async def ask(
+        self,
+        interaction: Interaction,
+        question: str,
+        file: discord.Attachment | None = None,
+    ) -> None:
         """/ask: in a channel, a new public thread; in a thread or DM, that conversation."""
         header = texts.asked_by(interaction.user.id, question)
-        await self._guarded(interaction, self._ask(interaction, question, header=header))
+        files = (file,) if file is not None else ()
+        await self._guarded(
+            interaction, self._ask(interaction, question, header=header, files=files)
+        )
 
     async def ask_about(self, interaction: Interaction, message: discord.Message) -> None:
-        """The "Ask Meibel" message command: asks about the selected message's text."""
-        text = message.content.strip()
+        """The "Ask Meibel" message command: asks about the selected message (its text,
+        and its files when they can go to the agent)."""
+        streaming = self.answerer.services.streaming
+        text = question_text(message.content.strip(), message.attachments, streaming=streaming)
         if not text:
             await self._private(interaction, texts.NO_TEXT_IN_MESSAGE)
             return
         header = texts.asked_about(interaction.user.id, message.jump_url, text)
-        await self._guarded(interaction, self._ask(interaction, text, header=header))
+        flow = self._ask(interaction, text, header=header, files=tuple(message.attachments))
+        await self._guarded(interaction, flow)
 
     async def new(self, interaction: Interaction) -> None:
         """/new: the thread's next message starts a fresh Meibel session."""
@@ -77,20 +90,23 @@ class InteractionHandlers:
         await self._guarded(interaction, self._click(interaction, key))
 
     # -- flows ------------------------------------------------------------------------
-    async def _ask(self, interaction: Interaction, text: str, *, header: str) -> None:
+    async def _ask(
+        self, interaction: Interaction, text: str, *, header: str, files: Files = ()
+    ) -> None:
         place = await self._admit(interaction)
         if place is None or not await self._defer(interaction):
             return
         channel = messageable(interaction.channel)
         if place.thread is not None:
-            await self._answer(interaction, place.key(), text, channel=channel)
+            await self._answer(interaction, place.key(), text, channel=channel, files=files)
         elif text.strip():
-            await self._ask_in_new_thread(interaction, place, text=text, header=header)
+            await self._ask_in_new_thread(interaction, place, text=text, header=header, files=files)
         else:  # nothing to ask: the hint, right here, and no empty thread
-            await self._answer(interaction, place.key(str(interaction.id)), text, channel=channel)
+            key = place.key(str(interaction.id))
+            await self._answer(interaction, key, text, channel=channel, files=files)
 
     async def _ask_in_new_thread(
-        self, interaction: Interaction, place: Place, *, text: str, header: str
+        self, interaction: Interaction, place: Place, *, text: str, header: str, files: Files
     ) -> None:
         # The public answer to the command shows the question; the thread hangs off it.
         anchor: discord.Message | None = None
@@ -118,7 +134,9 @@ class InteractionHandlers:
                 event_id=interaction_event_id(interaction),
                 reply_to={**reply_to(interaction), "thread_id": str(outcome.id)},
             )
-            await self.answerer.answer(question, typing_channel=outcome, targets=targets)
+            await self.answerer.answer(
+                question, typing_channel=outcome, targets=targets, attachments=files
+            )
             return
         note = (
             texts.NO_THREAD_PERMISSION
@@ -128,7 +146,8 @@ class InteractionHandlers:
         await self.answerer.notify(note, [FollowupTarget(interaction)])
         # Without a thread, the answer's own message anchors the conversation for buttons.
         anchor_id = anchor.id if anchor is not None else interaction.id
-        await self._answer(interaction, place.key(str(anchor_id)), text, channel=channel)
+        key = place.key(str(anchor_id))
+        await self._answer(interaction, key, text, channel=channel, files=files)
 
     async def _new(self, interaction: Interaction) -> None:
         place = await self._admit(interaction)
@@ -180,6 +199,7 @@ class InteractionHandlers:
         text: str,
         *,
         channel: discord.abc.Messageable | None,
+        files: Files = (),
     ) -> None:
         """Answer through the interaction, or in the channel once its token has expired."""
         question = to_question(
@@ -192,7 +212,10 @@ class InteractionHandlers:
         targets: list[Target] = [FollowupTarget(interaction)]
         if channel is not None:
             targets.append(ChannelTarget(channel))
-        if not await self.answerer.answer(question, typing_channel=channel, targets=targets):
+        answered = await self.answerer.answer(
+            question, typing_channel=channel, targets=targets, attachments=files
+        )
+        if not answered:
             log.error("could not post the answer in %s anywhere", key)
 
     async def _admit(self, interaction: Interaction) -> Place | None:

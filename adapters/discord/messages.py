@@ -21,6 +21,7 @@ from adapters.discord.inbound import (
 )
 from adapters.discord.interactions import open_thread
 from adapters.discord.places import resolve_place
+from adapters.discord.question_files import question_text
 from bot import replies
 from bot.domain import Tenant, ThreadKey
 from bot.store.base import StoreError
@@ -93,7 +94,11 @@ class MessageHandler:
             elif mentioned:  # a plain reply in a thread was not addressed to the bot
                 await self._tell_privately(message.author, refusal)
             return
-        text = strip_mentions(message.content, bot_id=me.id)
+        text = question_text(
+            strip_mentions(message.content, bot_id=me.id),
+            message.attachments,
+            streaming=self.answerer.services.streaming,
+        )
         if place.thread is None and text:
             await self._answer_in_new_thread(message, place, text)
             return
@@ -142,7 +147,13 @@ class MessageHandler:
             reply_to={"channel_id": str(message.channel.id), "message_id": str(message.id)},
         )
         typing_channel = targets[0].channel if isinstance(targets[0], ChannelTarget) else None
-        if not await self.answerer.answer(question, typing_channel=typing_channel, targets=targets):
+        answered = await self.answerer.answer(
+            question,
+            typing_channel=typing_channel,
+            targets=targets,
+            attachments=message.attachments,
+        )
+        if not answered:
             await self._tell_privately(
                 message.author, texts.NO_SEND_PERMISSION.format(channel=message.channel.id)
             )

@@ -24,6 +24,8 @@ DOWNLOAD_TIMEOUT_SECONDS = 30.0
 DEFAULT_MIME = "application/octet-stream"
 NOT_DOWNLOADED = "could not be downloaded from Discord"
 NEEDS_STREAMING = "files reach the agent only when streaming is on"
+# What a message with files but no words asks (only when the files can reach the agent).
+ABOUT_THE_FILES = "What can you tell me about the attached files?"
 
 
 @dataclass(slots=True)
@@ -37,6 +39,13 @@ class Fetched:
 def shown_name(attachment: discord.Attachment) -> str:
     """The file's name as the note shows it: one line, no Markdown of its own."""
     return fmt.escape_inline(fmt.one_line(fmt.clean(attachment.filename))) or "file"
+
+
+def question_text(text: str, attachments: Sequence[discord.Attachment], *, streaming: bool) -> str:
+    """The text to ask: the user's, or, for files without words, a question about them."""
+    if text.strip() or not attachments or not streaming:
+        return text
+    return ABOUT_THE_FILES
 
 
 def not_sent(attachments: Sequence[discord.Attachment], reason: str) -> list[str]:
