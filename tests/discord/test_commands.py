@@ -12,8 +12,14 @@ import pytest
 
 from adapters.cli import build_parser, main
 from adapters.discord import commands
+from adapters.discord.app import services_of
+from adapters.discord.commands import report_settings
+from adapters.discord.settings import load_discord_settings
+from bot.attachments import AttachmentPolicy
 from bot.check import CheckReport, Status
 from bot.devserver import DevServer
+from bot.runtime import open_runtime
+from bot.settings import load_settings
 from tests.discord.fakes.server import FakeDiscord
 from tests.discord.helpers import answer_in, text_of, thread_opened_in
 from tests.fixtures.meibel import DEV_KEY
@@ -146,3 +152,33 @@ async def test_meibel_bot_discord_runs_the_whole_bot_from_the_environment(
             await task
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+@pytest.mark.parametrize(
+    ("core", "discord", "expected"),
+    [("on", None, True), ("off", None, False), ("on", "off", False), ("off", "on", True)],
+)
+async def test_discord_streaming_overrides_streaming_and_files_follow_the_core_limits(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    core: str,
+    discord: str | None,
+    expected: bool,
+) -> None:
+    monkeypatch.setenv("STREAMING", core)
+    monkeypatch.setenv("MAX_ATTACHMENT_MB", "2")
+    monkeypatch.setenv("MAX_ATTACHMENTS", "3")
+    monkeypatch.setenv("MEIBEL_BOT_DB", str(tmp_path / "store.db"))
+    monkeypatch.setenv("REDIS_URL", "")
+    if discord is not None:
+        monkeypatch.setenv("DISCORD_STREAMING", discord)
+    settings = load_discord_settings()
+    core_settings = load_settings(meibel_api_key=DEV_KEY, meibel_agent_name="dev-agent")
+    async with open_runtime(core_settings) as runtime:
+        services = services_of(runtime, settings)
+    assert services.streaming is expected
+    assert services.attachments == AttachmentPolicy(max_bytes=2 * 1024 * 1024, max_count=3)
+    report = CheckReport()
+    report_settings(settings, report)
+    shown = {None: "(not set: STREAMING)", "on": "on", "off": "off"}[discord]
+    assert f"DISCORD_STREAMING = {shown}" in lines(report)
