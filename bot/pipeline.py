@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -30,6 +31,7 @@ from bot.meibel.errors import (
 )
 from bot.meibel.models import ChatMessageResponse
 from bot.meibel.stream import StreamDone, StreamEvent, StreamStatus, StreamText, StreamToolCall
+from bot.metrics import Metrics
 from bot.routing import AgentRef, Router
 from bot.store.base import SessionRecord, Store, StoreError
 from bot.threadlock import ThreadBusy, ThreadLocks
@@ -68,23 +70,34 @@ class Pipeline:
         store: Store,
         config: PipelineConfig,
         locks: ThreadLocks | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.meibel = meibel
         self.store = store
         self.config = config
         self.locks = locks or ThreadLocks(store)
+        self.metrics = metrics or Metrics()
 
     async def ask(self, question: Question) -> Answer:
         """Answer one question in its thread's session, one at a time per thread."""
+        self.metrics.questions.labels(question.platform).inc()
+        answer = await self._ask(question)
+        self.metrics.answered(question.platform, answer)
+        return answer
+
+    async def _ask(self, question: Question) -> Answer:
         refused = self._refusal(question)
         if refused is not None:
             return refused
         key = question.thread_key
+        self.metrics.in_flight.inc()
         try:
             async with self.locks.hold(key):
                 return await self._answer(question, key, question.text.strip())
         except Exception as exc:
             return self._failure(exc, key)
+        finally:
+            self.metrics.in_flight.dec()
 
     async def ask_stream(
         self, question: Question, *, files: Sequence[FilePart] = ()
@@ -95,17 +108,29 @@ class Pipeline:
         user never notices; if it fails midway, the text so far stays and the Final says
         the answer was cut off. Iterate to the end (or aclose()) to release the thread.
         """
+        self.metrics.questions.labels(question.platform).inc()
+        async for update in self._ask_stream(question, files):
+            if isinstance(update, Final):
+                self.metrics.answered(question.platform, update.answer)
+            yield update
+
+    async def _ask_stream(
+        self, question: Question, files: Sequence[FilePart]
+    ) -> AsyncIterator[Update]:
         refused = self._refusal(question)
         if refused is not None:
             yield Final(refused)
             return
         key = question.thread_key
+        self.metrics.in_flight.inc()
         try:
             async with self.locks.hold(key):
                 async for update in self._stream(question, key, question.text.strip(), files):
                     yield update
         except Exception as exc:
             yield Final(self._failure(exc, key))
+        finally:
+            self.metrics.in_flight.dec()
 
     def _refusal(self, question: Question) -> Answer | None:
         text = question.text.strip()
@@ -135,12 +160,12 @@ class Pipeline:
     async def _answer(self, question: Question, key: ThreadKey, text: str) -> Answer:
         record = await self._session(question, key)
         try:
-            response = await self.meibel.chat(record.session_id, text)
+            response = await self._chat(record.session_id, text)
             restarted = False
         except MeibelSessionGone:
             log.info("session %s of %s is gone; starting a new one", record.session_id, key)
             record = await self._new_session(key, AgentRef.parse(record.agent))
-            response = await self.meibel.chat(record.session_id, text)
+            response = await self._chat(record.session_id, text)
             restarted = True
         answer = to_answer(response, session_restarted=restarted)
         log.info("answered in %s (signal_id=%s)", key, answer.signal_id)
@@ -163,11 +188,14 @@ class Pipeline:
         shown = ""
         while True:
             try:
+                started = time.perf_counter()
                 async for event in self.meibel.chat_stream(record.session_id, text, files=files):
                     if isinstance(event, StreamText):
                         shown = event.text
                         yield PartialText(event.text)
                     elif isinstance(event, StreamDone):
+                        elapsed = time.perf_counter() - started
+                        self.metrics.meibel_latency.labels("chat_stream").observe(elapsed)
                         answer = to_answer(event.response, session_restarted=restarted)
                         log.info("answered in %s (signal_id=%s)", key, answer.signal_id)
                         yield Final(answer)
@@ -189,15 +217,20 @@ class Pipeline:
                     yield Final(replies.cut_off(shown, session_restarted=restarted))
                     return
                 log.info("stream failed before any text in %s (%s); using /chat", key, exc.code)
-                response = await self.meibel.chat(record.session_id, text)
+                response = await self._chat(record.session_id, text)
                 answer = to_answer(response, session_restarted=restarted)
                 if files:
                     answer = replies.with_note(answer, replies.FILES_NOT_SENT)
                 yield Final(answer)
                 return
 
+    async def _chat(self, session_id: str, text: str) -> ChatMessageResponse:
+        with self.metrics.meibel_call("chat"):
+            return await self.meibel.chat(session_id, text)
+
     async def _new_session(self, key: ThreadKey, agent: AgentRef) -> SessionRecord:
-        session_id = await self.meibel.start_session(agent)
+        with self.metrics.meibel_call("start_session"):
+            session_id = await self.meibel.start_session(agent)
         record = SessionRecord(session_id=session_id, agent=str(agent))
         await self.store.put_session(key, record, ttl_seconds=self.config.session_ttl_seconds)
         return record

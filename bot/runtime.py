@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from bot.meibel.client import MeibelClient
+from bot.metrics import Metrics
 from bot.pipeline import Pipeline, PipelineConfig
 from bot.settings import Settings
 from bot.store import Store, open_store
@@ -18,6 +19,7 @@ class Runtime:
     store: Store
     meibel: MeibelClient
     pipeline: Pipeline
+    metrics: Metrics
 
 
 @contextlib.asynccontextmanager
@@ -29,6 +31,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         api_key=settings.api_key,
         timeout_seconds=settings.meibel_timeout_seconds,
     )
+    metrics = Metrics()
     try:
         pipeline = Pipeline(
             meibel=meibel,
@@ -38,8 +41,11 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 session_ttl_seconds=settings.session_ttl_seconds,
                 max_question_chars=settings.max_question_chars,
             ),
+            metrics=metrics,
         )
-        yield Runtime(settings=settings, store=store, meibel=meibel, pipeline=pipeline)
+        yield Runtime(
+            settings=settings, store=store, meibel=meibel, pipeline=pipeline, metrics=metrics
+        )
     finally:
         await meibel.aclose()
         await store.aclose()
