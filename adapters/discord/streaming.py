@@ -9,7 +9,7 @@ answer in one last paced write; a stream that showed nothing yet ends as a plain
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 import discord
 
@@ -66,8 +66,9 @@ async def _consume(
     """Feed the pacer until the Final; returns it and the last text so far."""
     text, status = "", None
     final: Answer | None = None
+    stream = services.pipeline.ask_stream(question, files=files)
     try:
-        async for update in services.pipeline.ask_stream(question, files=files):
+        async for update in stream:
             if isinstance(update, Progress):
                 status = update.text
             elif isinstance(update, PartialText):
@@ -78,6 +79,10 @@ async def _consume(
             pacer.update(Snapshot(text, status))
     except Exception:  # the pipeline answers its own failures; this is the last net
         log.exception("the answer stream failed in %s", question.thread_key)
+    finally:
+        # Left early (an error, or cancelled at shutdown): release the thread's lock now.
+        if isinstance(stream, AsyncGenerator):
+            await stream.aclose()
     if final is None:
         log.error("the answer stream of %s ended without a final answer", question.thread_key)
         final = replies.cut_off(text) if text else replies.INTERNAL

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from adapters.discord import texts
 from bot import replies
 from bot.devserver import DevServer
@@ -96,10 +98,14 @@ async def test_an_interaction_that_arrives_too_late_gets_a_visible_note_in_the_c
     assert not meibel_server.chat_requests()
 
 
+@pytest.mark.parametrize("streaming", [False, True], ids=["whole", "streamed"])
 async def test_when_the_interaction_expires_during_a_long_answer_it_is_posted_in_the_thread(
-    fake_discord: FakeDiscord, start_discord_bot: StartBot, meibel_server: DevServer
+    fake_discord: FakeDiscord,
+    start_discord_bot: StartBot,
+    meibel_server: DevServer,
+    streaming: bool,
 ) -> None:
-    await start_discord_bot()
+    await start_discord_bot(discord_streaming=streaming, edit_interval=0.2)
     w = fake_discord.world
     await fake_discord.slash(
         "ask", user=w.alice, channel_id=w.general_id, options={"question": "One"}
@@ -118,10 +124,14 @@ async def test_when_the_interaction_expires_during_a_long_answer_it_is_posted_in
     assert "Answer 2:" in text_of(late)
 
 
+@pytest.mark.parametrize("streaming", [False, True], ids=["whole", "streamed"])
 async def test_a_thread_the_bot_cannot_post_in_gets_the_user_a_private_note(
-    fake_discord: FakeDiscord, start_discord_bot: StartBot, meibel_server: DevServer
+    fake_discord: FakeDiscord,
+    start_discord_bot: StartBot,
+    meibel_server: DevServer,
+    streaming: bool,
 ) -> None:
-    await start_discord_bot()
+    await start_discord_bot(discord_streaming=streaming, edit_interval=0.2)
     w = fake_discord.world
     dm_id = int(fake_discord.dm_with(w.alice_id)["id"])
     said = await fake_discord.say("First", user=w.alice, channel_id=w.general_id, mention_bot=True)

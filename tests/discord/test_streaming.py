@@ -3,9 +3,15 @@ full answer; long answers continue in further messages; the stream's failure pat
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from itertools import pairwise
 
 from bot.devserver import DevServer
+from bot.meibel.client import FilePart, MeibelClient
+from bot.meibel.models import ChatMessageResponse
+from bot.meibel.stream import StreamDone, StreamEvent, StreamText
+from bot.routing import AgentRef
 from tests.discord.fakes.recorder import Call
 from tests.discord.fakes.server import FakeDiscord
 from tests.discord.helpers import (
@@ -211,3 +217,57 @@ async def test_ask_in_a_thread_streams_through_the_interactions_own_messages(
     assert all(b - a >= 1.0 - TOLERANCE for a, b in pairwise(times))
     assert "Answer 2:" in text_of(final) and STATUS not in text_of(final)
     assert [name for name, _ in final.files] == ["answer-turn-2.md"]
+
+
+class SlowToWrite:
+    """The real Meibel client, but the agent "thinks" before its first words until
+    `writing` is set, and finishes only when `done` is: its activity comes at once."""
+
+    def __init__(self, inner: MeibelClient) -> None:
+        self.inner = inner
+        self.timeout_seconds = inner.timeout_seconds
+        self.writing = asyncio.Event()
+        self.done = asyncio.Event()
+
+    async def start_session(self, agent: AgentRef) -> str:
+        return await self.inner.start_session(agent)
+
+    async def chat(self, session_id: str, user_message: str) -> ChatMessageResponse:
+        return await self.inner.chat(session_id, user_message)
+
+    async def chat_stream(
+        self, session_id: str, user_message: str, *, files: Sequence[FilePart] = ()
+    ) -> AsyncIterator[StreamEvent]:
+        async for event in self.inner.chat_stream(session_id, user_message, files=files):
+            if isinstance(event, StreamText):
+                await self.writing.wait()
+            elif isinstance(event, StreamDone):
+                await self.done.wait()
+            yield event
+
+
+async def test_while_the_agent_works_before_writing_its_activity_shows_alone(
+    fake_discord: FakeDiscord, start_discord_bot: StartBot
+) -> None:
+    bot = await start_discord_bot(discord_streaming=True, edit_interval=0.3)
+    agent = SlowToWrite(bot.meibel)
+    bot.runner.services.pipeline.meibel = agent
+    thread_id = await mention(fake_discord)
+
+    # After a quiet moment, a message with only the activity line...
+    [status] = await fake_discord.recorder.wait_for(
+        lambda c: c.matches("POST", rf"/channels/{thread_id}/messages")
+    )
+    assert text_of(status) == STATUS
+    # ...whose first words, once written, replace it at once (no waiting for a turn).
+    agent.writing.set()
+    [text_shown] = await fake_discord.recorder.wait_for(
+        lambda c: c.matches("PATCH", rf"/channels/{thread_id}/messages/\d+")
+    )
+    assert text_shown.at - status.at < 0.2
+    assert "Answer 1:" in text_of(text_shown) and text_of(text_shown).endswith(STATUS)
+    agent.done.set()
+    final = await answer_in(fake_discord, thread_id)
+    assert STATUS not in text_of(final) and final.json["components"]
+    [message] = fake_discord.posted(thread_id)
+    assert message["content"] == text_of(final)
