@@ -38,7 +38,8 @@ class Answerer:
         others are named in a note under the answer."""
         services = self.services
         if services.streaming:
-            fetched = await fetch_files(attachments, services.attachments)
+            async with typing_in(typing_channel if attachments else None):
+                fetched = await fetch_files(attachments, services.attachments)
             return await stream_answer(
                 services,
                 question,

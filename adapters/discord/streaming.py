@@ -51,8 +51,8 @@ async def stream_answer(
         if note:
             answer = replies.with_note(answer, note)
         ready = await prepare(services, question.thread_key, answer)
-        if not live.posted:
-            return await send_all(ready.render, targets)
+        if not live.posted:  # the places that refused a live message had their chance
+            return await send_all(ready.render, live.remaining_targets)
         await pacer.wait_turn()
         return await _finish(live, ready, shown_text=shown_text)
     finally:
