@@ -27,13 +27,16 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import texts
 from adapters.slack.background import Background
 from adapters.slack.clicks import ClickHandler
+from adapters.slack.downloads import Downloader
 from adapters.slack.inbound import (
     PLATFORM,
     Post,
     parse_assistant_thread,
     parse_command,
     parse_message,
+    reply_to,
 )
+from adapters.slack.live import StreamOptions
 from adapters.slack.render import (
     CALL_TO_ACTION,
     FEEDBACK_ACTION,
@@ -51,6 +54,7 @@ from adapters.slack.responder import (
 )
 from adapters.slack.settings import SlackSettings
 from adapters.slack.threads import is_bot_thread
+from bot.attachments import AttachmentPolicy
 from bot.domain import Question, Tenant
 from bot.pipeline import Pipeline
 from bot.store.base import Store, StoreError
@@ -61,6 +65,9 @@ log = logging.getLogger(__name__)
 CLAIM_TTL_SECONDS = 24 * 3600
 ASK_COMMAND = "/ask"
 TITLE_CHARS = 60
+# Slack allows about one edit a second per message (chat.update is Tier 3, appendStream
+# Tier 4 per workspace); the first text of an answer never waits for it.
+STREAM_INTERVAL_SECONDS = 1.0
 
 
 def build_client(settings: SlackSettings) -> AsyncWebClient:
@@ -101,16 +108,30 @@ class SlackBot:
         store: Store,
         session_ttl_seconds: int,
         client: AsyncWebClient | None = None,
+        core_streaming: bool = True,
+        attachments: AttachmentPolicy | None = None,
+        stream_interval: float = STREAM_INTERVAL_SECONDS,
     ) -> None:
+        """`core_streaming` is the core's STREAMING (SLACK_STREAMING wins when set);
+        `stream_interval` the seconds between two updates of a message being written."""
         self.settings = settings
         self.store = store
         self.client = client or build_client(settings)
         self.background = Background()
+        streaming = settings.streaming_enabled(core_streaming)
         self.responder = Responder(
             client=self.client,
             pipeline=pipeline,
             store=store,
             button_ttl_seconds=session_ttl_seconds,
+            downloader=Downloader(
+                token=settings.bot_token,
+                api_url=settings.slack_api_url,
+                policy=attachments or AttachmentPolicy(),
+            ),
+            stream=StreamOptions(mode=settings.slack_streaming_mode, interval=stream_interval)
+            if streaming
+            else None,
         )
         self.clicks = ClickHandler(bot=self)
         self.app = AsyncApp(
@@ -182,8 +203,9 @@ class SlackBot:
             await whisper(texts.CHANNEL_NOT_ALLOWED)
             return
         question = post.question(bot_user=bot_user)
-        await self.responder.respond(question, progress=Progress(react_to=post.ts), whisper=whisper)
-        await self._files_note(post, question)
+        await self.responder.respond(
+            question, progress=Progress(react_to=post.ts), whisper=whisper, files=post.files
+        )
 
     async def on_assistant_thread_started(self, body: dict[str, Any]) -> None:
         thread = parse_assistant_thread(body)
@@ -228,13 +250,7 @@ class SlackBot:
             first = False
         title = texts.shorten(question.text, TITLE_CHARS) if first and question.text else None
         progress = Progress(react_to=post.ts, assistant=True, title=title)
-        await self.responder.respond(question, progress=progress, whisper=whisper)
-        await self._files_note(post, question)
-
-    async def _files_note(self, post: Post, question: Question) -> None:
-        if post.files:
-            names = ", ".join(texts.code(name) for name in post.files)
-            await self.responder.post_notice(question, texts.FILES_IGNORED.format(names=names))
+        await self.responder.respond(question, progress=progress, whisper=whisper, files=post.files)
 
     # -- /ask ------------------------------------------------------------------------------
     async def on_ask(
@@ -265,6 +281,7 @@ class SlackBot:
                 text=command.question_text,
                 event_id=f"command:{command.trigger_id or command.channel}",
                 whisper=whisper,
+                team=command.user_team,
             ),
             name=f"ask:{command.channel}",
         )
@@ -278,8 +295,10 @@ class SlackBot:
         text: str,
         event_id: str,
         whisper: Whisper,
+        team: str | None = None,
     ) -> None:
-        """Post "<user> asked: ..." as a new message, then answer in its thread."""
+        """Post "<user> asked: ..." as a new message, then answer in its thread; `team` is
+        the asker's team (a streamed answer's recipient)."""
         if not await self.claim(tenant, event_id):
             return
         ts = await self.post_asked(
@@ -294,7 +313,7 @@ class SlackBot:
             thread=ts,
             user=user,
             text=text,
-            reply_to={"channel": channel, "thread_ts": ts, "message_ts": ts},
+            reply_to=reply_to(channel=channel, thread_ts=ts, message_ts=ts, team=team),
             event_id=event_id,
         )
         await self.responder.respond(question, progress=Progress(react_to=ts), whisper=whisper)

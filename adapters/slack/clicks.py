@@ -10,7 +10,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from adapters.slack import texts
-from adapters.slack.inbound import PLATFORM, Click, parse_click
+from adapters.slack.inbound import PLATFORM, Click, parse_click, reply_to
 from adapters.slack.payloads import ButtonKind, decode
 from adapters.slack.responder import Progress
 from bot import replies
@@ -102,7 +102,12 @@ class ClickHandler:
             thread=click.thread,
             user=click.user,
             text=payload.text,
-            reply_to={"channel": click.channel, "thread_ts": click.thread, "message_ts": react_to},
+            reply_to=reply_to(
+                channel=click.channel,
+                thread_ts=click.thread,
+                message_ts=react_to,
+                team=click.user_team,
+            ),
             event_id=click.click_id,
         )
         # In a DM thread the assistant status is the natural sign; outside assistant

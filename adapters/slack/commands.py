@@ -23,6 +23,7 @@ from adapters.slack.settings import (
     require_slack_settings,
     slack_problems,
 )
+from bot.attachments import AttachmentPolicy
 from bot.check import CheckReport, mask
 from bot.logs import configure_logging
 from bot.runtime import Runtime, open_runtime
@@ -55,11 +56,14 @@ def configured() -> bool:
 
 
 def build_bot(runtime: Runtime, settings: SlackSettings) -> SlackBot:
+    core = runtime.settings
     return SlackBot(
         settings=settings,
         pipeline=runtime.pipeline,
         store=runtime.store,
-        session_ttl_seconds=runtime.settings.session_ttl_seconds,
+        session_ttl_seconds=core.session_ttl_seconds,
+        core_streaming=core.streaming,
+        attachments=AttachmentPolicy.from_megabytes(core.max_attachment_mb, core.max_attachments),
     )
 
 
@@ -131,6 +135,12 @@ async def check(report: CheckReport) -> None:
     allowed = ", ".join(sorted(settings.allowed_channels)) or "(all)"
     report.ok(f"SLACK_ALLOWED_CHANNELS = {allowed}")
     report.ok(f"SLACK_REPLY_WITHOUT_MENTION = {settings.slack_reply_without_mention}")
+    streaming = (
+        "(follows STREAMING)" if settings.slack_streaming is None else settings.slack_streaming
+    )
+    report.ok(
+        f"SLACK_STREAMING = {streaming}, SLACK_STREAMING_MODE = {settings.slack_streaming_mode}"
+    )
     if not configured():
         report.warn("Slack is not configured (SLACK_BOT_TOKEN is not set); skipping it")
         return

@@ -79,6 +79,31 @@ def mentioned_users(text: str) -> set[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class SharedFile:
+    """A file shared with a message, as the event describes it (not yet downloaded)."""
+
+    name: str
+    url: str | None  # url_private_download; None when Slack gives nothing to download
+    size: int | None
+    mime_type: str
+
+
+def parse_file(data: dict[str, Any]) -> SharedFile:
+    name = str(data.get("name") or data.get("title") or "file")
+    url = data.get("url_private_download") or data.get("url_private")
+    size = data.get("size")
+    mime = data.get("mimetype")
+    # External links (Google Drive, ...) and deleted files have nothing to fetch.
+    fetchable = data.get("mode") not in ("external", "tombstone") and isinstance(url, str)
+    return SharedFile(
+        name=name,
+        url=url if fetchable and isinstance(url, str) and url else None,
+        size=size if isinstance(size, int) and size >= 0 else None,
+        mime_type=mime if isinstance(mime, str) and mime else "application/octet-stream",
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Post:
     """A message a person wrote in a channel, DM or thread."""
 
@@ -89,7 +114,8 @@ class Post:
     thread_ts: str | None
     user: str
     text: str  # Slack markup, as received
-    files: tuple[str, ...] = ()  # names of attached files
+    files: tuple[SharedFile, ...] = ()
+    user_team: str | None = None  # the poster's own team: a streamed answer's recipient
 
     @property
     def thread(self) -> str:
@@ -132,9 +158,20 @@ class Post:
             thread=self.thread,
             user=self.user,
             text=plain_text(self.text, drop_user=bot_user),
-            reply_to={"channel": self.channel, "thread_ts": self.thread, "message_ts": self.ts},
+            reply_to=reply_to(
+                channel=self.channel, thread_ts=self.thread, message_ts=self.ts, team=self.user_team
+            ),
             event_id=self.post_id,
         )
+
+
+def reply_to(*, channel: str, thread_ts: str, message_ts: str, team: str | None) -> dict[str, str]:
+    """Where an answer goes; `team` is the asker's team, which Slack's chat streaming needs
+    (as recipient_team_id) outside direct messages."""
+    where = {"channel": channel, "thread_ts": thread_ts, "message_ts": message_ts}
+    if team:
+        where["team"] = team
+    return where
 
 
 def parse_message(body: dict[str, Any]) -> Post | None:
@@ -159,11 +196,8 @@ def parse_message(body: dict[str, Any]) -> Post | None:
     ):
         return None
     thread_ts = event.get("thread_ts")
-    files = tuple(
-        str(f.get("name") or f.get("title") or "file")
-        for f in event.get("files") or ()
-        if isinstance(f, dict)
-    )
+    files = tuple(parse_file(f) for f in event.get("files") or () if isinstance(f, dict))
+    user_team = event.get("user_team") or event.get("team") or extract_team_id(body)
     channel_type = event.get("channel_type")
     if not isinstance(channel_type, str):
         # app_mention events carry no channel_type; a mention happens in a conversation
@@ -178,6 +212,7 @@ def parse_message(body: dict[str, Any]) -> Post | None:
         user=user,
         text=str(event.get("text") or ""),
         files=files,
+        user_team=user_team if isinstance(user_team, str) and user_team else None,
     )
 
 
@@ -190,6 +225,7 @@ class SlashCommand:
     user: str
     text: str
     trigger_id: str
+    user_team: str | None = None
 
     @property
     def question_text(self) -> str:
@@ -211,6 +247,7 @@ def parse_command(body: dict[str, Any]) -> SlashCommand | None:
         user=user,
         text=str(body.get("text") or ""),
         trigger_id=str(body.get("trigger_id") or ""),
+        user_team=extract_team_id(body) or None,
     )
 
 
@@ -226,6 +263,7 @@ class Click:
     action_id: str
     value: str
     action_ts: str
+    user_team: str | None = None
 
     @property
     def click_id(self) -> str:
@@ -267,7 +305,12 @@ def parse_click(body: dict[str, Any]) -> Click | None:
         action_id=str(action.get("action_id") or ""),
         value=str(action.get("value") or ""),
         action_ts=str(action.get("action_ts") or message_ts),
+        user_team=_team_of(clicker.get("team_id"), extract_team_id(body)),
     )
+
+
+def _team_of(*candidates: object) -> str | None:
+    return next((c for c in candidates if isinstance(c, str) and c), None)
 
 
 def _dict(body: dict[str, Any], name: str) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings
@@ -13,6 +13,9 @@ DEFAULT_API_URL = "https://slack.com/api/"
 # The entry in SLACK_ALLOWED_CHANNELS that lets direct messages (and assistant threads) in.
 DM_ENTRY = "dm"
 _SECRETS = frozenset({"slack_bot_token", "slack_signing_secret", "slack_app_token"})
+# native: Slack's chat streaming (chat.startStream), falling back to edits where refused;
+# edit: one message edited as the text grows.
+StreamingMode = Literal["native", "edit"]
 
 
 class SlackSettings(BaseSettings):
@@ -37,12 +40,28 @@ class SlackSettings(BaseSettings):
     slack_reply_without_mention: bool = Field(
         True, description="true or false: answer later messages in a thread without a mention"
     )
+    slack_streaming: bool | None = Field(
+        None, description="on or off: show answers as they are written; unset follows STREAMING"
+    )
+    slack_streaming_mode: StreamingMode = Field(
+        "native", description="native (Slack's chat streaming) or edit (one edited message)"
+    )
     port: int = Field(3000, ge=0, le=65535, description="the HTTP port, 0-65535")
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("slack_streaming", mode="before")
+    @classmethod
+    def _blank_follows_core(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("slack_streaming_mode", mode="before")
+    @classmethod
+    def _lower_mode(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -92,6 +111,10 @@ class SlackSettings(BaseSettings):
             for entry in self.slack_allowed_channels.replace("\n", ",").split(",")
             if entry.strip()
         )
+
+    def streaming_enabled(self, core_default: bool) -> bool:
+        """SLACK_STREAMING when set, else the core's STREAMING."""
+        return core_default if self.slack_streaming is None else self.slack_streaming
 
     def channel_allowed(self, channel: str, *, is_dm: bool) -> bool:
         allowed = self.allowed_channels

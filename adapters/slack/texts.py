@@ -18,9 +18,6 @@ CHANNEL_NOT_ALLOWED = (
 )
 BUTTON_EXPIRED = "This button has expired. Please ask your question again."
 FEEDBACK_THANKS = "Thanks for the feedback! It helps improve the agent's answers."
-FILES_IGNORED = (
-    "I can only read the text of messages, so I did not pass on the attached file(s): {names}."
-)
 POST_FAILED = (
     "I have an answer, but Slack would not let me post it here. "
     "Please try again; if this keeps happening, tell an admin."

@@ -55,6 +55,8 @@ def slack_settings(slack_api: FakeSlack, **overrides: Any) -> SlackSettings:
         "slack_api_url": slack_api.base_url,
         "slack_allowed_channels": "",
         "slack_reply_without_mention": True,
+        "slack_streaming": None,
+        "slack_streaming_mode": "native",
         "port": 0,
     }
     values.update(overrides)
@@ -241,15 +243,19 @@ class Harness:
     async def answers(
         self, count: int = 1, *, thread_ts: str | None = None
     ) -> list[dict[str, Any]]:
-        """Posted answers (messages with blocks) in `thread_ts`; waits for `count` of them."""
-        calls = await self.slack.wait_for(
-            "chat.postMessage",
-            count=count,
-            where=lambda c: (
-                bool(c.get("blocks")) and (thread_ts is None or c.get("thread_ts") == thread_ts)
-            ),
+        """The bot's finished messages (posted, or streamed and stopped) in `thread_ts`,
+        oldest first, as a person sees them; waits for `count` of them.
+
+        Streamed text shows as a leading `markdown` block. An edited placeholder counts as
+        soon as it is posted: tests of edit mode settle() before reading."""
+
+        def finished() -> list[dict[str, Any]]:
+            return [m for m in self.slack.messages(thread_ts) if m["blocks"] and not m["streaming"]]
+
+        await self.slack.wait_until(
+            lambda: len(finished()) >= count, what=f"{count} answer(s) in {thread_ts}"
         )
-        return [c.message for c in calls]
+        return finished()
 
 
 def validate_blocks(blocks: list[dict[str, Any]]) -> None:
@@ -287,12 +293,18 @@ async def start_bot(
     """Start a bot (settings overrides as keywords; `store=` for a second instance)."""
     started: list[Harness] = []
 
-    async def start(*, store: Store | None = None, **overrides: Any) -> Harness:
+    async def start(
+        *, store: Store | None = None, bot_options: dict[str, Any] | None = None, **overrides: Any
+    ) -> Harness:
         store = store or redis_store
         settings = slack_settings(slack_api, **overrides)
         pipeline = make_pipeline(meibel_server, store)
         bot = SlackBot(
-            settings=settings, pipeline=pipeline, store=store, session_ttl_seconds=SESSION_TTL
+            settings=settings,
+            pipeline=pipeline,
+            store=store,
+            session_ttl_seconds=SESSION_TTL,
+            **(bot_options or {}),
         )
         server = HttpServer(bot, host="127.0.0.1", port=0)
         server.start()
@@ -303,9 +315,13 @@ async def start_bot(
 
     try:
         yield start
-        # Whatever a test did, every message the bot posted must be one Slack accepts.
-        for call in slack_api.posts():
-            validate_blocks(call.get("blocks") or [])
+        # Whatever a test did, every message the bot posted, edited or streamed must be one
+        # Slack accepts, as sent and as it ends up.
+        for call in slack_api.calls:
+            if call.method in ("chat.postMessage", "chat.update", "chat.stopStream"):
+                validate_blocks(call.get("blocks") or [])
+        for message in slack_api.messages():
+            validate_blocks(message["blocks"])
     finally:
         for harness in started:
             await harness.http.aclose()

@@ -22,7 +22,7 @@ async def test_event_is_acked_before_the_answer_and_progress_shows_at_once(
     await harness.meibel.wait_for_in_flight(1)
     [reaction] = await harness.slack.wait_for("reactions.add")
     assert reaction["timestamp"] == ts
-    assert harness.slack.posts() == []  # still thinking
+    assert harness.slack.messages() == []  # still thinking
     harness.meibel.release_chats()
     await harness.answers(1, thread_ts=ts)
     await harness.slack.wait_for("reactions.remove")
@@ -50,4 +50,5 @@ async def test_command_and_click_are_acked_before_the_answer(harness: Harness) -
     harness.meibel.release_chats()
     await harness.answers(2, thread_ts=ts)
     await harness.settle()
-    assert len([c for c in harness.slack.posts() if c.get("blocks")]) == 3
+    answers = [m for m in harness.slack.messages() if m["blocks"]]
+    assert len(answers) == 3 and not any(m["streaming"] for m in answers)

@@ -139,10 +139,10 @@ async def test_meibel_bot_slack_serves_http_and_stops_cleanly_on_sigterm(
             headers = {"Content-Type": "application/json", **signed_headers(body)}
             response = await http.post("/slack/events", content=body, headers=headers)
             assert response.status_code == 200
-            [answer] = await slack_api.wait_for(
-                "chat.postMessage", where=lambda c: bool(c.get("blocks")), timeout=20
-            )
-            assert answer["thread_ts"] == "1710000009.000100"
+            # streamed (STREAMING is on by default) and finished with the native answer
+            [answer] = await slack_api.wait_for("chat.stopStream", timeout=20)
+            assert slack_api.message(answer["ts"]).thread_ts == "1710000009.000100"
+            assert "Hello from the CLI" in slack_api.message(answer["ts"]).markdown
         process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(20):
             rest = await process.stderr.read()

@@ -96,7 +96,9 @@ async def test_call_to_action_click_asks_the_agent_to_perform_it(harness: Harnes
     assert '"queue": "support"' in request
 
 
-async def test_long_follow_up_travels_through_the_store(harness: Harness) -> None:
+async def test_long_follow_up_travels_through_the_store(start_bot: Any) -> None:
+    # The queued JSON answer is what /chat returns; with streaming off the bot asks /chat.
+    harness: Harness = await start_bot(slack_streaming=False)
     long_question = "Explain, in great detail, " + " and ".join(f"point {i}" for i in range(300))
     assert len(long_question) > 2000  # more than a button value can carry
     harness.meibel.queue_responses(
@@ -163,8 +165,9 @@ async def test_feedback_is_logged_with_the_signal_id_and_thanked(
 
 
 async def test_meibel_failure_shows_a_notice_and_try_again_asks_again(harness: Harness) -> None:
-    # every attempt the Meibel client makes (RetryPolicy.max_attempts) fails
-    harness.meibel.queue_responses(503, times=4)
+    # the stream fails, then every attempt the Meibel client makes at /chat
+    # (RetryPolicy.max_attempts) fails
+    harness.meibel.queue_responses(503, times=5)
     root = "1710000001.000700"
     await harness.event(mention("Are you up?", ts=root))
     [notice] = await harness.answers(1, thread_ts=root)
@@ -175,7 +178,7 @@ async def test_meibel_failure_shows_a_notice_and_try_again_asks_again(harness: H
     assert harness.slack.calls_to("reactions.remove")  # the eyes go away on failure too
     # the process keeps serving
     assert (await harness.http.get("/healthz")).status_code == 200
-    assert len(harness.meibel.chat_requests()) == 4
+    assert len(harness.meibel.chat_requests()) == 5
     # Meibel is back: Try again asks the same question in the same thread
     await harness.click(action_id=retry["action_id"], value=retry["value"], message=notice)
     [_, answer] = await harness.answers(2, thread_ts=root)

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from adapters.slack.inbound import (
+    SharedFile,
     parse_click,
     parse_command,
     parse_message,
@@ -116,7 +117,8 @@ def test_messages_not_to_answer(event: dict[str, Any]) -> None:
     assert parse_message(envelope(base | event)) is None
 
 
-def test_file_share_is_a_post_that_names_its_files() -> None:
+def test_file_share_is_a_post_with_its_files() -> None:
+    url = "https://files.slack.com/files-pri/T1-F1/download/a.pdf"
     post = parse_message(
         envelope(
             {
@@ -126,11 +128,31 @@ def test_file_share_is_a_post_that_names_its_files() -> None:
                 "channel": "C1",
                 "ts": "1.0",
                 "text": "see",
-                "files": [{"name": "a.pdf"}],
+                "user_team": "T9",
+                "files": [
+                    {
+                        "name": "a.pdf",
+                        "size": 1234,
+                        "mimetype": "application/pdf",
+                        "url_private_download": url,
+                    },
+                    {"title": "Doc", "mode": "external", "url_private": "https://docs.example"},
+                    {"name": "gone.txt", "mode": "tombstone"},
+                    {"name": "odd", "size": -1, "mimetype": ""},
+                ],
             }
         )
     )
-    assert post is not None and post.files == ("a.pdf",)
+    assert post is not None
+    assert post.files == (
+        SharedFile("a.pdf", url, 1234, "application/pdf"),
+        SharedFile("Doc", None, None, "application/octet-stream"),
+        SharedFile("gone.txt", None, None, "application/octet-stream"),
+        SharedFile("odd", None, None, "application/octet-stream"),
+    )
+    # the poster's team is the recipient of a streamed answer
+    assert post.user_team == "T9"
+    assert post.question(bot_user=None).reply_to["team"] == "T9"
 
 
 def test_command_and_click_parsing() -> None:
@@ -144,6 +166,7 @@ def test_command_and_click_parsing() -> None:
         }
     )
     assert command is not None and command.is_dm and command.question_text == "@bob hi"
+    assert command.user_team == "T1"
     click = parse_click(
         {
             "user": {"id": "U1", "team_id": "T1"},
@@ -156,6 +179,7 @@ def test_command_and_click_parsing() -> None:
     )
     assert click is not None
     assert (click.channel, click.thread, click.message_ts, click.user) == ("C1", "4.0", "5.0", "U1")
+    assert click.user_team == "T1"
     assert parse_click({"actions": []}) is None
 
 

@@ -18,6 +18,12 @@ METHOD_SCOPES = {
     "auth.test": None,
     "chat.postMessage": "chat:write",
     "chat.postEphemeral": "chat:write",
+    "chat.update": "chat:write",
+    "chat.startStream": "chat:write",
+    "chat.appendStream": "chat:write",
+    "chat.stopStream": "chat:write",
+    # shared files, fetched from their url_private_download with the bot token
+    "download": "files:read",
     "reactions.add": "reactions:write",
     "reactions.remove": "reactions:write",
     "files.getUploadURLExternal": "files:write",
@@ -59,7 +65,8 @@ def test_scopes_are_exactly_those_of_the_events_methods_and_command() -> None:
 
 async def test_the_bot_calls_no_method_the_manifest_does_not_cover(harness: Harness) -> None:
     """Every method called while exercising the features is in the table above."""
-    await harness.event(mention("Everything please", ts="1710000005.000100"))
+    shared = harness.slack.add_file("notes.txt", b"some notes")
+    await harness.event(mention("Everything please", ts="1710000005.000100", files=[shared]))
     await harness.answers(1, thread_ts="1710000005.000100")
     await harness.event(
         {

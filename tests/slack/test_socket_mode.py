@@ -42,9 +42,10 @@ async def test_socket_mode_acks_envelopes_and_answers(
             "socket_ack", where=lambda c: c["envelope_id"] == envelope_id
         )
         assert "payload" not in ack.args or not ack["payload"]
-        [answer] = await slack_api.wait_for(
-            "chat.postMessage", where=lambda c: bool(c.get("blocks")) and c.get("thread_ts") == ts
+        await slack_api.wait_until(
+            lambda: any(not m["streaming"] for m in slack_api.messages(ts)), what="the answer"
         )
+        [answer] = slack_api.messages(ts)
         assert "Over the socket" in str(answer["blocks"])
         # an empty /ask over the socket: the hint travels in the ack
         command_id = await slack_api.push(
