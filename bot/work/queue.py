@@ -1,0 +1,96 @@
+"""The work queue interface both implementations (Redis Streams, in-process) provide.
+
+An adapter accepts an event, builds a `Job` and `submit`s it before acknowledging the
+platform; a process runs `run(handler, concurrency=...)` until `stop(grace_seconds=...)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.store.base import StoreError
+from bot.work.job import Handler, Job
+
+
+class QueueUnavailable(StoreError):
+    """The job was not accepted (store down, or the backlog is full): tell the user to retry.
+
+    A StoreError, so code that already reports store outages reports this one too.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """Gauges for metrics.
+
+    `waiting`: accepted, not yet taken by any worker. `pending`: taken by some worker and
+    not yet done (across all processes for Redis). `in_flight`: handlers running in this
+    process now. `dead`: jobs in the dead letters.
+    """
+
+    waiting: int
+    pending: int
+    in_flight: int
+    dead: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkConfig:
+    """Tuning shared by both queues; the defaults suit production.
+
+    visibility_timeout: a job whose worker stopped renewing its claim this long ago is
+        taken over by another worker (workers renew every third of it while they hold a
+        job, so a slow answer is never taken over; a dead worker's jobs are, after this).
+    max_deliveries: a job is given to a handler at most this many times; then it goes to
+        the dead letters, so a poison job (or one that kills its worker) cannot loop.
+    retry_delay: how soon a job whose handler raised is offered again.
+    order_timeout: how long a job waits for the one before it in its thread; after that it
+        runs anyway (logged), so a lost predecessor delays a thread but never blocks it.
+    max_backlog: submit refuses (QueueUnavailable) beyond this many entries, rather than
+        growing without bound or dropping accepted work.
+    submit_timeout: submit gives up (QueueUnavailable) after this long, so an adapter can
+        still answer the platform in time.
+    max_backoff: the longest pause between attempts while the store is down.
+    """
+
+    visibility_timeout: float = 60.0
+    max_deliveries: int = 5
+    retry_delay: float = 2.0
+    order_timeout: float = 300.0
+    max_backlog: int = 100_000
+    submit_timeout: float = 2.0
+    max_backoff: float = 5.0
+    reclaim_interval: float = 1.0
+    block_seconds: float = 1.0
+    dedupe_ttl_seconds: int = 24 * 3600
+    order_ttl_seconds: int = 7 * 24 * 3600
+    dead_letter_max: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.max_deliveries < 1:
+            raise ValueError("max_deliveries must be at least 1")
+        for name in ("visibility_timeout", "reclaim_interval", "block_seconds", "submit_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+
+
+class WorkQueue(Protocol):
+    """Durable (Redis) or in-process (local) work; see bot.work for the guarantees."""
+
+    async def submit(self, job: Job) -> None:
+        """Accept `job`; once this returns it will be handled. Re-submitting an id is a no-op.
+
+        Raises QueueUnavailable when the job could not be accepted.
+        """
+
+    async def run(self, handler: Handler, *, concurrency: int) -> None:
+        """Handle jobs, at most `concurrency` at once, until `stop` is called."""
+
+    async def stop(self, *, grace_seconds: float) -> None:
+        """Take no new work, let running handlers finish for up to `grace_seconds`, then
+        cancel them; everything unfinished is left for the next worker. Returns when `run`
+        has returned."""
+
+    async def stats(self) -> QueueStats:
+        """Current gauges; raises QueueUnavailable when the store is down."""

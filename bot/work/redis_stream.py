@@ -1,0 +1,222 @@
+"""The Redis commands of the work queue, typed; no policy (retries, timing) lives here.
+
+Every method raises redis' own errors (RedisError, OSError); `RedisWorkQueue` decides what
+an outage means. Replies are read in redis-py's RESP2 shapes, which the store's client uses.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+from redis.typing import EncodableT
+
+from bot.work.job import Job
+from bot.work.queue import WorkConfig
+from bot.work.redis_keys import DEAD, FINISH, GROUP, SUBMIT, TOUCH, QueueKeys
+
+log = logging.getLogger(__name__)
+
+
+def is_nogroup(exc: BaseException) -> bool:
+    """The group (or the whole stream) is gone: a Redis that restarted empty."""
+    return isinstance(exc, ResponseError) and str(exc).startswith("NOGROUP")
+
+
+class BacklogFull(Exception):
+    """Submit refused: the stream already holds `max_backlog` entries."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stream entry given to this consumer. `job` is None when it cannot be read."""
+
+    entry_id: str
+    job: Job | None
+    raw: str
+    deliveries: int
+
+
+class Stream:
+    """One queue's stream, its consumer group and its side keys, as seen by one consumer."""
+
+    def __init__(self, client: Redis, keys: QueueKeys, *, consumer: str, config: WorkConfig):
+        self.client = client
+        self.keys = keys
+        self.consumer = consumer
+        self._config = config
+        self._submit = client.register_script(SUBMIT)
+        self._finish = client.register_script(FINISH)
+        self._dead = client.register_script(DEAD)
+        self._touch = client.register_script(TOUCH)
+        self._cursor = "0-0"
+
+    async def add(self, job: Job) -> tuple[bool, str]:
+        """(added, entry id); (False, id) when the job id was already accepted."""
+        cfg = self._config
+        args: list[EncodableT] = [job.model_dump_json(), cfg.dedupe_ttl_seconds]
+        args += [cfg.order_ttl_seconds, cfg.max_backlog]
+        keys = [self.keys.stream, self.keys.seen(job.id), self.keys.order(job.thread_key)]
+        status, entry_id = await self._submit(keys=keys, args=args)
+        if int(status) < 0:
+            raise BacklogFull(f"{cfg.max_backlog} entries waiting")
+        return int(status) == 1, str(entry_id)
+
+    async def ensure_group(self) -> None:
+        """Create the group (and the stream) unless it exists.
+
+        From id 0, not "$": entries added before the group existed (a Redis that came back
+        empty and took submits first) must be read, not skipped.
+        """
+        try:
+            await self.client.xgroup_create(self.keys.stream, GROUP, id="0", mkstream=True)
+            log.info("created consumer group %s on %s", GROUP, self.keys.stream)
+        except ResponseError as exc:
+            if not str(exc).startswith("BUSYGROUP"):
+                raise
+
+    async def read(self, count: int, *, block_ms: int) -> list[Entry]:
+        """New entries for this consumer, waiting up to `block_ms` for the first."""
+        reply = await self.client.xreadgroup(
+            GROUP, self.consumer, {self.keys.stream: ">"}, count=count, block=block_ms
+        )
+        # RESP2 shape: [[stream, [(id, fields), ...]]]; only one stream is read.
+        streams: list[Any] = list(reply or [])
+        return [
+            _entry(eid, fields, deliveries=1)
+            for _s, messages in streams
+            for eid, fields in messages
+        ]
+
+    async def reclaim(self, count: int, *, min_idle_ms: int) -> tuple[list[Entry], bool]:
+        """Take over up to `count` entries idle for `min_idle_ms` (dead or slow consumers);
+        also whether the scan reached the end of the pending list.
+
+        The scan resumes where the last call stopped, so a long list of entries that are
+        not idle is walked across calls instead of being rescanned from the start.
+        """
+        reply = await self.client.xautoclaim(
+            self.keys.stream, GROUP, self.consumer, min_idle_ms, self._cursor, count=count
+        )
+        self._cursor = str(reply[0])
+        wrapped = self._cursor == "0-0"
+        claimed = [(str(eid), fields) for eid, fields in reply[1]]
+        # Redis 6.2 returns trimmed entries with no fields; they can never run.
+        gone = [eid for eid, fields in claimed if fields is None]
+        if gone:
+            await self.client.xack(self.keys.stream, GROUP, *gone)
+        claimed = [(eid, fields) for eid, fields in claimed if fields is not None]
+        if not claimed:
+            return [], wrapped
+        # XAUTOCLAIM does not say how often an entry was delivered; XPENDING does.
+        async with self.client.pipeline(transaction=False) as pipe:
+            for eid, _fields in claimed:
+                pipe.xpending_range(self.keys.stream, GROUP, eid, eid, 1)
+            counts = await pipe.execute()
+        entries = []
+        for (eid, fields), info in zip(claimed, counts, strict=True):
+            deliveries = int(info[0]["times_delivered"]) if info else 1
+            entries.append(_entry(eid, fields, deliveries=deliveries))
+        return entries, wrapped
+
+    async def touch(self, entry_ids: list[str], *, idle_ms: int) -> list[str]:
+        """Set the idle time of entries this consumer owns; the ids it no longer owns."""
+        lost: list[str] = []
+        for start in range(0, len(entry_ids), 200):
+            chunk = entry_ids[start : start + 200]
+            args: list[EncodableT] = [GROUP, self.consumer, idle_ms, *chunk]
+            lost += [str(x) for x in await self._touch(keys=[self.keys.stream], args=args)]
+        return lost
+
+    async def finish(self, entry: Entry) -> None:
+        """Acknowledge the entry and mark its job's turn in the thread as done."""
+        keys = [self.keys.stream, self._order_key(entry)]
+        seq = entry.job.seq if entry.job else 0
+        args: list[EncodableT] = [GROUP, entry.entry_id, seq, self._config.order_ttl_seconds]
+        await self._finish(keys=keys, args=args)
+
+    async def dead(self, entry: Entry, *, reason: str) -> None:
+        """Move the entry to the dead letters, acknowledged, its turn marked done."""
+        cfg = self._config
+        keys = [self.keys.stream, self._order_key(entry), self.keys.dead]
+        seq = entry.job.seq if entry.job else 0
+        args: list[EncodableT] = [GROUP, entry.entry_id, seq, cfg.order_ttl_seconds]
+        args += [cfg.dead_letter_max, entry.raw, reason, entry.deliveries]
+        await self._dead(keys=keys, args=args)
+
+    async def turn(self, job: Job) -> tuple[bool, int]:
+        """(the thread's order record exists, the last seq done in the thread)."""
+        seq, done = await self.client.hmget(self.keys.order(job.thread_key), ["seq", "done"])
+        return seq is not None, int(done or 0)
+
+    async def counts(self) -> tuple[int, int, int]:
+        """(waiting, pending, dead) for the stats."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.xinfo_groups(self.keys.stream)
+            pipe.xlen(self.keys.dead)
+            groups, dead = await pipe.execute(raise_on_error=False)
+        if isinstance(groups, ResponseError):  # no stream yet: nothing waits
+            return 0, 0, int(dead)
+        if isinstance(groups, BaseException):
+            raise groups
+        group = _our_group(groups)
+        if group is None:
+            return int(await self.client.xlen(self.keys.stream)), 0, int(dead)
+        lag = group.get("lag")
+        waiting = int(lag) if lag is not None else await self._count_after(group)
+        return waiting, int(group["pending"]), int(dead)
+
+    async def trim(self, *, approximate: bool = True) -> None:
+        """Drop entries every worker is done with: those older than the oldest pending one
+        and not after the last one handed out. Never an unacknowledged or unread entry.
+
+        Approximate trimming (the default) frees whole stream nodes only, which is much
+        cheaper and may keep a few done entries a little longer.
+        """
+        groups = await self.client.xinfo_groups(self.keys.stream)
+        group = _our_group(groups)
+        if group is None or str(group["last-delivered-id"]) == "0-0":
+            return  # no group yet: nothing is known to be done
+        if int(group["pending"]):
+            summary = await self.client.xpending(self.keys.stream, GROUP)
+            min_id = str(summary["min"])
+        else:
+            ms, seq = str(group["last-delivered-id"]).split("-")
+            min_id = f"{ms}-{int(seq) + 1}"
+        await self.client.xtrim(self.keys.stream, minid=min_id, approximate=approximate)
+
+    async def forget_idle_consumers(self, *, idle_ms: int) -> None:
+        """Delete consumers (dead processes) that hold nothing and were idle for long."""
+        for consumer in await self.client.xinfo_consumers(self.keys.stream, GROUP):
+            name = str(consumer["name"])
+            if name != self.consumer and not consumer["pending"] and consumer["idle"] > idle_ms:
+                await self.client.xgroup_delconsumer(self.keys.stream, GROUP, name)
+
+    async def _count_after(self, group: dict[str, Any]) -> int:
+        # Redis cannot always compute the lag (e.g. after entries were deleted); count the
+        # unread entries instead, up to a bound that is plenty for a gauge.
+        after = f"({group['last-delivered-id']}"
+        return len(await self.client.xrange(self.keys.stream, min=after, count=10_000) or [])
+
+    def _order_key(self, entry: Entry) -> str:
+        # An unreadable entry has no thread; a key that never exists makes the scripts
+        # skip the order mark.
+        return self.keys.order(entry.job.thread_key) if entry.job else f"{self.keys.base}:none"
+
+
+def _our_group(groups: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((g for g in groups if str(g["name"]) == GROUP), None)
+
+
+def _entry(entry_id: Any, fields: dict[str, str], *, deliveries: int) -> Entry:
+    raw = fields.get("job", "")
+    try:
+        job = Job.model_validate_json(raw).model_copy(update={"seq": int(fields.get("seq", 0))})
+    except (ValidationError, ValueError):
+        log.error("stream entry %s holds no readable job", entry_id)
+        job = None
+    return Entry(entry_id=str(entry_id), job=job, raw=raw, deliveries=deliveries)

@@ -1,0 +1,171 @@
+"""What both queues share when running jobs: capacity, the handler call, outage backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+from bot.work.job import Handler, Job, JobRejected
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(enum.Enum):
+    DONE = "done"
+    RETRY = "retry"
+    REJECTED = "rejected"
+
+
+async def call_handler(handler: Handler, job: Job) -> Outcome:
+    """Run the handler; its failure is logged here and becomes an outcome, never a crash."""
+    try:
+        await handler(job)
+    except JobRejected as exc:
+        log.error("job rejected by its handler: %s: %s", job.describe(), exc)
+        return Outcome.REJECTED
+    except Exception:
+        log.exception("handler failed for %s (delivery will be retried)", job.describe())
+        return Outcome.RETRY
+    return Outcome.DONE
+
+
+class Capacity:
+    """How much work a process holds, so that it never deadlocks nor hoards.
+
+    Handlers running at once never exceed `concurrency` (the slots). A job waiting for
+    its turn in a thread holds *no* slot: otherwise a process whose slots were all full
+    of waiting jobs could never run the predecessors they wait for. New work is read only
+    while fewer than `concurrency` held jobs are not waiting ("busy"), so one process does
+    not take work another idle process could do now, and while fewer than `max_waiting`
+    wait, so a long thread does not pull the whole stream into one process.
+    """
+
+    def __init__(self, concurrency: int, *, max_waiting: int) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.concurrency = concurrency
+        self._max_waiting = max_waiting
+        self._slots = asyncio.Semaphore(concurrency)
+        self._busy = 0
+        self._waiting = 0
+        self._running = 0
+        self._freed = asyncio.Event()
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+    def free(self) -> int:
+        """How many more jobs could start now (0 when full)."""
+        return max(0, self.concurrency - self._busy)
+
+    async def room(self) -> int:
+        """Wait until new work may be read; how many jobs."""
+        while self.free() == 0 or self._waiting >= self._max_waiting:
+            self._freed.clear()
+            await self._freed.wait()
+        return self.free()
+
+    def take(self, count: int) -> None:
+        self._busy += count
+
+    def give_back(self) -> None:
+        self._busy -= 1
+        self._freed.set()
+
+    @contextlib.asynccontextmanager
+    async def waiting(self) -> AsyncIterator[None]:
+        """While inside, the job counts as waiting for its turn, not as busy."""
+        self._busy -= 1
+        self._waiting += 1
+        self._freed.set()
+        try:
+            yield
+        finally:
+            self._waiting -= 1
+            self._busy += 1
+            self._freed.set()
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        async with self._slots:
+            self._running += 1
+            try:
+                yield
+            finally:
+                self._running -= 1
+
+
+def reraise_cancellation() -> None:
+    """Raise CancelledError when the current task was asked to stop.
+
+    Call it after catching a Redis error in a retry loop: redis-py can surface a
+    cancellation as a connection error (seen while Redis was down), and a loop that
+    retries on those errors would then never stop.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+class Outage:
+    """Pauses between attempts while the store fails: doubling up to `max_backoff`.
+
+    Logs once when the trouble starts and once when it ends, not once per attempt, so a
+    long outage does not flood the log.
+    """
+
+    def __init__(self, what: str, *, max_backoff: float, first: float = 0.05) -> None:
+        self._what = what
+        self._max = max_backoff
+        self._first = first
+        self._delay = 0.0
+
+    @property
+    def failing(self) -> bool:
+        return self._delay > 0
+
+    async def pause(self, exc: BaseException) -> None:
+        reraise_cancellation()
+        if not self.failing:
+            log.warning("%s: redis unavailable (%s); retrying", self._what, _brief(exc))
+            self._delay = self._first
+        else:
+            self._delay = min(self._delay * 2, self._max)
+        await asyncio.sleep(self._delay)
+
+    def ok(self) -> None:
+        if self.failing:
+            log.info("%s: redis is back", self._what)
+            self._delay = 0.0
+
+
+def _brief(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class Tasks:
+    """Tasks kept referenced (asyncio holds only weak ones) and cancelled together."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def cancel_all(self) -> None:
+        tasks = set(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)

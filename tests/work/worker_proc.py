@@ -1,0 +1,46 @@
+"""A worker process for the fault tests: `python -m tests.work.worker_proc URL PREFIX`.
+
+It runs the FakeChat handler on the queue under PREFIX until killed or sent SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import signal
+
+from bot.store import RedisStore
+from bot.work import RedisWorkQueue
+from tests.work.chat import FakeChat, answering
+from tests.work.helpers import FAST
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("prefix")
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--visibility", type=float, default=FAST.visibility_timeout)
+    args = parser.parse_args()
+    store = RedisStore.from_url(args.url, prefix=args.prefix)
+    config = dataclasses.replace(FAST, visibility_timeout=args.visibility)
+    queue = RedisWorkQueue(store, config=config)
+    handler = answering(FakeChat(store.client, args.prefix), queue.posted, delay=args.delay)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    runner = asyncio.create_task(queue.run(handler, concurrency=args.concurrency))
+    await stopping.wait()
+    await queue.stop(grace_seconds=5)
+    await runner
+    await store.aclose()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(main())
