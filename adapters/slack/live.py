@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -125,6 +125,8 @@ class LiveAnswer:
         finally:
             await pacer.close()
             await status.close()
+            if isinstance(updates, AsyncGenerator):
+                await updates.aclose()  # releases the thread at once, even after an error here
         if final is None:
             log.error("the answer stream of %s ended without a Final", self.question.thread_key)
             final = replies.INTERNAL

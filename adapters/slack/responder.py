@@ -137,7 +137,12 @@ class Responder(Poster):
             assistant_status=status,
             note=skipped_note(fetched.skipped),
         )
-        await live.run(self.pipeline.ask_stream(question, files=fetched.parts))
+        try:
+            await live.run(self.pipeline.ask_stream(question, files=fetched.parts))
+        except Exception:
+            # A bug here must not leave the thread silent.
+            log.exception("could not show the streamed answer in %s", question.thread_key)
+            await self.post_notice(question, replies.INTERNAL.text, retry=True)
 
     async def _start_progress(self, channel: str, thread: str, progress: Progress) -> _Shown:
         """Show the working sign: the assistant status where allowed, else a reaction."""

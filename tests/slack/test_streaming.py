@@ -237,3 +237,24 @@ async def test_slack_streaming_overrides_the_core_setting(
         assert harness.slack.calls_to("chat.update") == []
         assert "Streamed or not?" in section_text(message["blocks"])
     has_native_extras(message)
+
+
+async def test_a_bug_while_streaming_still_leaves_a_visible_notice(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(self: object, answer: object) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr("adapters.slack.live.LiveAnswer._deliver", broken)
+    ts = "1710000006.001200"
+    await harness.event(mention("Trip over something", ts=ts))
+    await harness.settle()
+    notices = [c for c in harness.slack.posts() if c.get("thread_ts") == ts]
+    [notice] = notices
+    assert "Something went wrong on my side" in str(notice["blocks"])
+    assert "secret internals" not in str(notice["blocks"])
+    assert harness.slack.calls_to("reactions.remove")  # the working sign goes away too
+    # the thread is free again: the next question is answered
+    await harness.event(message_event("Again?", ts="1710000006.001300", thread_ts=ts))
+    [_, answer] = await harness.answers(2, thread_ts=ts)
+    assert "Again?" in str(answer["blocks"])
