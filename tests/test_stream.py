@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 
 import pytest
@@ -58,7 +59,7 @@ async def test_text_arrives_in_order_and_ends_with_the_full_answer(
     answer = final(updates).answer
     partials = [u.text for u in updates if isinstance(u, PartialText)]
     assert len(partials) >= 3
-    for shorter, longer in zip(partials, partials[1:], strict=False):
+    for shorter, longer in itertools.pairwise(partials):
         assert longer.startswith(shorter) and len(longer) > len(shorter)
     assert answer.text.startswith(partials[-1].rstrip())
     assert 'You asked: "How do I reset my password?"' in answer.text
