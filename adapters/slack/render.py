@@ -104,18 +104,21 @@ def render_answer(answer: Answer, *, buttons: ButtonValues) -> list[SlackMessage
     """
     if answer.kind is not AnswerKind.ANSWER:
         return [render_notice(answer.text)]
-    blocks: list[Block] = []
-    if answer.session_restarted:
-        blocks.append(_context(to_mrkdwn(SESSION_RESTARTED)))
-    blocks.extend(_body(chunks(answer.text)))
-    blocks.extend(_artifacts(answer.artifacts))
-    blocks.extend(_sources(answer.sources))
-    blocks.extend(_actions(answer.actions, buttons.actions))
-    blocks.extend(_follow_ups(answer.follow_ups, buttons.follow_ups))
+    body = _body(chunks(answer.text))
+    extras = [
+        *_artifacts(answer.artifacts),
+        *_sources(answer.sources),
+        *_actions(answer.actions, buttons.actions),
+        *_follow_ups(answer.follow_ups, buttons.follow_ups),
+    ]
+    if all(b["type"] == "divider" for b in body) and not extras:
+        # Nothing came back to show (or only rules): say so rather than post a blank.
+        body = [_section("_The agent sent an empty answer._")]
+    blocks = [_context(to_mrkdwn(SESSION_RESTARTED))] if answer.session_restarted else []
+    blocks.extend(body)
+    blocks.extend(extras)
     if answer.signal_id:
         blocks.extend(_feedback(answer.signal_id))
-    if not any(b["type"] in ("section", "header") for b in blocks):
-        blocks.insert(0, _section("_The agent sent an empty answer._"))
     pages = _paginate(blocks)
     first = _fallback(answer.text, default="Answer from the agent")
     return [

@@ -47,8 +47,10 @@ def split_mrkdwn(text: str, limit: int) -> list[str]:
     if slack_len(text) <= limit:
         return [text.strip("\n")]
     shielded = _LINK.sub(lambda m: m.group(0).replace(" ", _LINK_SPACE), text)
+    # Pieces keep the separators at their ends until here: a piece that goes on growing at
+    # a higher level needs them, and only a cut drops them.
     pieces = _split(shielded, limit - _FENCE_RESERVE, 0)
-    pieces = [p.replace(_LINK_SPACE, " ") for p in pieces]
+    pieces = [_trim(p).replace(_LINK_SPACE, " ") for p in pieces]
     return _balance_fences([p for p in pieces if p.strip()])
 
 
@@ -75,16 +77,16 @@ def _split(text: str, limit: int, level: int) -> list[str]:
             current, current_len = current + unit, current_len + unit_len
             continue
         if current.strip():
-            pieces.append(_trim(current))
+            pieces.append(current)
         if slack_len(unit.rstrip()) <= limit:
             current, current_len = unit, unit_len
             continue
         parts = _split(unit, limit, level + 1)
-        pieces.extend(_trim(p) for p in parts[:-1])
+        pieces.extend(parts[:-1])
         current = parts[-1] if parts else ""
         current_len = slack_len(current)
     if current.strip():
-        pieces.append(_trim(current))
+        pieces.append(current)
     return pieces
 
 

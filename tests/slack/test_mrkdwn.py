@@ -130,6 +130,12 @@ def test_cuts_prefer_paragraphs_then_lines_then_sentences_then_words() -> None:
     ]
 
 
+def test_a_line_after_a_word_cut_stays_on_its_own_line() -> None:
+    pieces = split_mrkdwn("aaa " + "y" * 3500 + "\n> quoted", 3000)
+    assert pieces[0] == "aaa"
+    assert pieces[-1].endswith("y\n> quoted")
+
+
 def test_a_cut_code_block_is_closed_and_reopened() -> None:
     code = "```\n" + "\n".join(f"line {i}" for i in range(40)) + "\n```"
     pieces = split_mrkdwn(f"Intro.\n\n{code}\n\nOutro.", 120)
@@ -189,6 +195,21 @@ def test_every_piece_fits_and_nothing_is_lost(
         assert 0 < slack_len(piece) <= limit
         assert piece.strip()
         assert piece.count("```") % 2 == 0
-    squashed = re.sub(r"\s|`", "", "".join(pieces))
+        # A slice of the text as it was, but for the fences that close and reopen a cut block.
+        assert any(
+            cut in text
+            for cut in (
+                piece,
+                piece.removeprefix("```\n"),
+                piece.removesuffix("\n```"),
+                piece.removeprefix("```\n").removesuffix("\n```"),
+            )
+        ), piece
+    # In order, all of it, once.
+    assert squashed("".join(pieces)) == squashed(text)
     for word, _ in parts:
-        assert word in squashed
+        assert word in squashed(text)
+
+
+def squashed(text: str) -> str:
+    return re.sub(r"\s|`", "", text)
