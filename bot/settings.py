@@ -67,6 +67,24 @@ class Settings(BaseSettings):
     max_attachments: int = Field(
         5, ge=0, description="how many files of one message are sent to the agent (default 5)"
     )
+    user_rate_limit: str = Field(
+        "",
+        description="questions per user, e.g. 20/minute (units: second, minute, hour, day); "
+        "empty for no limit",
+    )
+    shutdown_grace_seconds: float = Field(
+        25, ge=0, description="seconds answers in flight may take to finish on SIGTERM"
+    )
+    worker_concurrency: int = Field(
+        256, ge=1, le=4096, description="answers one process works on at once, 1-4096"
+    )
+    ops_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="a port for /healthz, /readyz and /metrics when no HTTP server runs "
+        "(Slack HTTP mode serves them on $PORT)",
+    )
     max_question_chars: int = Field(
         8000, ge=1, description="the longest question accepted, in characters, at least 1"
     )
@@ -99,6 +117,20 @@ class Settings(BaseSettings):
     def _check_routes(cls, value: str) -> str:
         parse_routes(value)
         return value
+
+    @field_validator("user_rate_limit")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        from bot.ratelimit import RateLimit
+
+        if value.strip():
+            RateLimit.parse(value)
+        return value.strip()
+
+    @field_validator("ops_port", mode="before")
+    @classmethod
+    def _blank_port(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -24,6 +24,8 @@ ALL = [
     "MAX_ATTACHMENT_MB",
     "MAX_ATTACHMENTS",
     "STREAMING",
+    "USER_RATE_LIMIT",
+    "OPS_PORT",
 ]
 
 
@@ -120,3 +122,15 @@ def test_attachment_policy_names_every_file_it_leaves_out() -> None:
     assert "huge.pdf (5.0 MB is over the 1.0 MB limit)" in note
     assert "c.txt (only 2 files per message)" in note
     assert skipped_note([]) is None
+
+
+def test_fleet_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USER_RATE_LIMIT", "lots")
+    monkeypatch.setenv("OPS_PORT", "99999")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert [line.split(" ")[0] for line in caught.value.problems] == ["USER_RATE_LIMIT", "OPS_PORT"]
+    monkeypatch.setenv("USER_RATE_LIMIT", "20/minute")
+    monkeypatch.setenv("OPS_PORT", "")
+    settings = load_settings()
+    assert settings.user_rate_limit == "20/minute" and settings.ops_port is None
