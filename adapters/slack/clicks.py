@@ -26,17 +26,17 @@ NEGATIVE = frozenset({"negative", "bad", "down", "no", "unhelpful", "thumbs_down
 
 
 def parse_feedback(value: str) -> tuple[str, str | None]:
-    """(verdict, signal_id) from a feedback button value such as `positive:sig_123`."""
-    verdict, signal_id = "unknown", None
-    for part in value.replace("|", ":").split(":"):
-        word = part.strip()
-        if word.lower() in POSITIVE:
-            verdict = "positive"
-        elif word.lower() in NEGATIVE:
-            verdict = "negative"
-        elif word:
-            signal_id = word
-    return verdict, signal_id
+    """(verdict, signal_id) from a feedback button value such as `up:sig_123`.
+
+    Only the first separator splits: a signal id may itself contain ':' or '|'.
+    """
+    word, _, rest = value.replace("|", ":", 1).partition(":")
+    verdict = word.strip().lower()
+    if verdict in POSITIVE:
+        return "positive", rest.strip() or None
+    if verdict in NEGATIVE:
+        return "negative", rest.strip() or None
+    return "unknown", None
 
 
 class ClickHandler:
