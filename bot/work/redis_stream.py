@@ -67,10 +67,11 @@ class Stream:
         return int(status) == 1, str(entry_id)
 
     async def ensure_group(self) -> None:
-        """Create the group (and the stream) unless it exists.
+        """Create the group (and the stream) unless it exists, and this consumer in it.
 
         From id 0, not "$": entries added before the group existed (a Redis that came back
-        empty and took submits first) must be read, not skipped.
+        empty and took submits first) must be read, not skipped. The consumer is created
+        up front so that XINFO CONSUMERS lists a worker before its first job.
         """
         try:
             await self.client.xgroup_create(self.keys.stream, GROUP, id="0", mkstream=True)
@@ -78,6 +79,7 @@ class Stream:
         except ResponseError as exc:
             if not str(exc).startswith("BUSYGROUP"):
                 raise
+        await self.client.xgroup_createconsumer(self.keys.stream, GROUP, self.consumer)
 
     async def read(self, count: int, *, block_ms: int) -> list[Entry]:
         """New entries for this consumer, waiting up to `block_ms` for the first."""

@@ -26,20 +26,28 @@ class FakeChat:
         self.started = f"{prefix}:chat:started"
 
     def thread_log(self, thread: str) -> str:
+        """Answers of one thread, in the order users saw them."""
         return f"{self.messages}:thread:{thread}"
+
+    def thread_events(self, thread: str) -> str:
+        """ "start n" / "end n" of every handler run in one thread, to see overlaps."""
+        return f"{self.messages}:events:{thread}"
 
     async def post(self, job: Job) -> str:
         message = str(await self.client.incr(self.next_id))
         await self.client.hset(self.messages, message, job.id)
         return message
 
-    async def answer(self, job: Job, message: str) -> None:
-        await self.client.rpush(self.answers, f"{job.id}|{message}")
+    async def answer(self, job: Job, message: str, *, tag: str) -> None:
+        await self.client.rpush(self.answers, f"{job.id}|{message}|{tag}")
         await self.client.rpush(self.thread_log(job.question.thread), job.data["n"])
 
 
-def answering(chat: FakeChat, posted: PostedLog, *, delay: float) -> Handler:
-    """An adapter's handler: placeholder first (once per job), then a slow answer."""
+def answering(chat: FakeChat, posted: PostedLog, *, delay: float, tag: str = "") -> Handler:
+    """An adapter's handler: placeholder first (once per job), then a slow answer.
+
+    `tag` names the worker in the answers, to see who did the work.
+    """
 
     async def handle(job: Job) -> None:
         before = await posted.get(job)
@@ -49,7 +57,10 @@ def answering(chat: FakeChat, posted: PostedLog, *, delay: float) -> Handler:
             message = await chat.post(job)
             await posted.record(job, {"message": message})
         await chat.client.incr(chat.started)
+        events = chat.thread_events(job.question.thread)
+        await chat.client.rpush(events, f"start {job.data['n']}")
         await asyncio.sleep(delay)  # the agent thinking
-        await chat.answer(job, message)
+        await chat.answer(job, message, tag=tag)
+        await chat.client.rpush(events, f"end {job.data['n']}")
 
     return handle

@@ -17,11 +17,15 @@ from tests.work.helpers import FAST, eventually, job, running
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_worker(url: str, prefix: str, *, delay: float, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    url: str, prefix: str, *, delay: float, log: Path, tag: str = ""
+) -> subprocess.Popen[bytes]:
+    """`tests.work.worker_proc` in a process of its own, its output in `log`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [url, prefix, f"--delay={delay}", f"--tag={tag}"]
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "tests.work.worker_proc", url, prefix, f"--delay={delay}"],
+            [sys.executable, "-m", "tests.work.worker_proc", *args],
             cwd=ROOT,
             env=env,
             stdout=out,

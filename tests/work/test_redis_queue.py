@@ -163,7 +163,11 @@ async def test_trimming_keeps_every_unread_and_pending_entry(
         handled.append(j.id)
 
     async with running(queue, handler, concurrency=30):
-        await eventually(lambda: _count(handled, 29))
+
+        async def only_25_pending() -> bool:
+            return len(handled) == 29 and (await queue.stats()).pending == 1
+
+        await eventually(only_25_pending)
         await queue.trim(approximate=False)
         assert await left() == set(range(25, 30))  # 25 is still pending
         hold.set()
