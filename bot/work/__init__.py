@@ -47,9 +47,7 @@ __all__ = [
 ]
 
 
-def open_queue(
-    store: Store, *, name: str = "work", config: WorkConfig | None = None
-) -> RedisWorkQueue | LocalWorkQueue:
+def open_queue(store: Store, *, name: str = "work", config: WorkConfig | None = None) -> WorkQueue:
     """The Redis queue on a Redis store (shared by the fleet), else the in-process one."""
     if isinstance(store, RedisStore):
         return RedisWorkQueue(store, name=name, config=config)

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from bot.store.base import StoreError
 from bot.work.job import Handler, Job
+from bot.work.posted import PostedLog
 
 
 class QueueUnavailable(StoreError):
@@ -52,6 +53,14 @@ class WorkConfig:
     submit_timeout: submit gives up (QueueUnavailable) after this long, so an adapter can
         still answer the platform in time.
     max_backoff: the longest pause between attempts while the store is down.
+    reclaim_interval: how often a worker looks for jobs to take over (Redis).
+    block_seconds: how long one read waits for new work (Redis; below the socket timeout).
+    dedupe_ttl_seconds: how long a job id is remembered, so a second submit is ignored.
+    order_ttl_seconds: how long a quiet thread's order record lives (Redis).
+    dead_letter_max: about how many dead letters are kept, newest first.
+
+    Redis timing: a job whose handler raised comes back after about `retry_delay` plus
+    one `reclaim_interval`; one whose worker died, after `visibility_timeout` plus one.
     """
 
     visibility_timeout: float = 60.0
@@ -77,6 +86,9 @@ class WorkConfig:
 
 class WorkQueue(Protocol):
     """Durable (Redis) or in-process (local) work; see bot.work for the guarantees."""
+
+    posted: PostedLog
+    """What handlers posted per job, on the same store: see bot.work.posted."""
 
     async def submit(self, job: Job) -> None:
         """Accept `job`; once this returns it will be handled. Re-submitting an id is a no-op.

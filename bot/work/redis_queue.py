@@ -30,7 +30,6 @@ Cluster: every key of a queue shares one hash tag, see bot.work.redis_keys.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -48,6 +47,7 @@ from bot.work.posted import PostedLog
 from bot.work.queue import QueueStats, QueueUnavailable, WorkConfig
 from bot.work.redis_keys import QueueKeys
 from bot.work.redis_stream import BacklogFull, Entry, Stream, is_nogroup
+from bot.work.turns import Turns
 from bot.work.worker import (
     Capacity,
     Outage,
@@ -97,7 +97,7 @@ class RedisWorkQueue:
         self.keys = QueueKeys.of(store.prefix, name)
         self._stream = Stream(store.client, self.keys, consumer=self.consumer, config=self.config)
         self._held: dict[str, _Held] = {}
-        self._turns: dict[str, asyncio.Event] = {}
+        self._turns = Turns(self._stream, timeout_seconds=self.config.order_timeout)
         self._capacity: Capacity | None = None
         self._outage = Outage(f"worker {self.consumer}", max_backoff=self.config.max_backoff)
         self._stopping = asyncio.Event()
@@ -261,7 +261,7 @@ class RedisWorkQueue:
                 return
             if job.seq > 1:
                 async with capacity.waiting():
-                    await self._await_turn(job)
+                    await self._turns.wait(job)
             async with capacity.slot():
                 held.started = True
                 outcome = await call_handler(handler, job)
@@ -281,37 +281,6 @@ class RedisWorkQueue:
             self._held.pop(entry.entry_id, None)
         finally:
             capacity.give_back()
-
-    async def _await_turn(self, job: Job) -> None:
-        """Return once job seq-1 of the thread is done (or after `order_timeout`)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.order_timeout
-        key = self.keys.order(job.thread_key)
-        delay = 0.01
-        while True:
-            try:
-                known, done = await self._stream.turn(job)
-            except REDIS_ERRORS:
-                reraise_cancellation()
-                known, done = True, -1  # keep waiting; the readers log the outage
-            if not known or done >= job.seq - 1:
-                # Unknown: the order record expired or Redis lost it; nothing to wait for.
-                return
-            if loop.time() >= deadline:
-                log.warning(
-                    "%s runs out of order: job #%d of its thread is still not done after %.0fs",
-                    job.describe(),
-                    job.seq - 1,
-                    self.config.order_timeout,
-                )
-                return
-            # Woken at once when the thread's previous job finishes in this process; polls
-            # for one finishing in another process.
-            turn = self._turns.setdefault(key, asyncio.Event())
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await turn.wait()
-            delay = min(delay * 2, 0.2)
 
     async def _dead(self, held: _Held, *, reason: str) -> None:
         entry = held.entry
@@ -333,9 +302,7 @@ class RedisWorkQueue:
             log.warning("entry %s vanished: redis restarted without its data", held.entry.entry_id)
         self._held.pop(held.entry.entry_id, None)
         if held.entry.job is not None:
-            turn = self._turns.pop(self.keys.order(held.entry.job.thread_key), None)
-            if turn is not None:
-                turn.set()
+            self._turns.finished(held.entry.job)
 
     async def _retry_later(self, held: _Held) -> None:
         """Hand the entry back so that it is taken over after `retry_delay`, not after the

@@ -9,7 +9,15 @@ import dataclasses
 import pytest
 
 from bot.store import RedisStore, SqliteStore
-from bot.work import Job, JobRejected, LocalWorkQueue, QueueUnavailable, RedisWorkQueue, open_queue
+from bot.work import (
+    Job,
+    JobRejected,
+    LocalWorkQueue,
+    QueueUnavailable,
+    RedisWorkQueue,
+    WorkQueue,
+    open_queue,
+)
 from tests.work.helpers import FAST, eventually, job, running
 
 
@@ -21,6 +29,9 @@ def local(sqlite_store: SqliteStore) -> LocalWorkQueue:
 def test_open_queue_follows_the_store(sqlite_store: SqliteStore, redis_store: RedisStore) -> None:
     assert isinstance(open_queue(sqlite_store), LocalWorkQueue)
     assert isinstance(open_queue(redis_store), RedisWorkQueue)
+    # Both are WorkQueues to mypy: the protocol is what adapters program against.
+    queues: list[WorkQueue] = [LocalWorkQueue(sqlite_store), RedisWorkQueue(redis_store)]
+    assert all(q.posted is not None for q in queues)
 
 
 async def test_each_job_once_and_each_thread_in_order(local: LocalWorkQueue) -> None:
