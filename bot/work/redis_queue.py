@@ -114,6 +114,7 @@ class RedisWorkQueue:
             log.error("refused %s: the work queue is full (%s)", job.describe(), exc)
             raise QueueUnavailable(f"work queue full: {exc}") from exc
         except (*REDIS_ERRORS, TimeoutError) as exc:
+            reraise_cancellation()
             raise QueueUnavailable(f"work queue unavailable: {type(exc).__name__}") from exc
         if not added:
             log.info("job %s was accepted before (entry %s); not added again", job.id, entry_id)
@@ -123,6 +124,7 @@ class RedisWorkQueue:
             async with asyncio.timeout(self.config.submit_timeout):
                 waiting, pending, dead = await self._stream.counts()
         except (*REDIS_ERRORS, TimeoutError) as exc:
+            reraise_cancellation()
             raise QueueUnavailable(f"work queue unavailable: {type(exc).__name__}") from exc
         running = self._capacity.running if self._capacity else 0
         return QueueStats(waiting=waiting, pending=pending, in_flight=running, dead=dead)
