@@ -1,0 +1,268 @@
+"""The fleet benchmark: meibel-bot (one and two processes) beside the tutorial Slack bot.
+
+Each system gets its own dev Meibel server (`--latency` seconds per chat, in its own
+process), its own fake Slack Web API (bench.fleet_slack, in its own process, reporting
+each answer as it arrives) and, for meibel-bot, its own throwaway redis-server; then
+`--questions` @mentions, each in a thread of its own and signed with the signing secret
+and a fresh timestamp, are POSTed to /slack/events by `--senders` concurrent senders (two
+processes: alternately to each, like a load balancer).
+
+- ack: from sending the POST to its HTTP 200 (a signed body is built before the clock
+  starts);
+- seconds to answer all: from the first POST to the arrival at Slack of the call that
+  finished the last question's answer (a message holding the dev server's
+  `You asked: "<question>"`); answers/s is questions / that;
+- exactly once: after all are answered, `--settle` seconds more are watched; then every
+  question must have one answer message in its thread, none two;
+- RSS: the peak resident memory (VmHWM) of each bot process.
+
+Systems:
+- meibel-bot: `meibel-bot slack` in HTTP mode with REDIS_URL, STREAMING off (the whole
+  answer in one post, as the tutorial bot does; `--streaming` turns it on) and
+  WORKER_CONCURRENCY=`--worker-concurrency`;
+- tutorial: bench.tutorial_bot, Bolt's sync App on Bolt's development server.
+A few warm-up questions go to every process first (not measured): a fleet runs warm.
+Run: .venv/bin/python -m bench.fleet [--questions 300] [--senders 50] [--systems ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import secrets
+import shutil
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from httpx_aiohttp import AiohttpTransport
+from slack_sdk.signature import SignatureVerifier
+
+from bench.common import dev_server_process
+from bench.fleet_load import Sender, answered, asks
+from bench.fleet_procs import (
+    Child,
+    SlackWatch,
+    child,
+    child_cpu,
+    clean_environment,
+    code_version,
+    fake_slack,
+    memory_mb,
+    profiled,
+    scratch_dir,
+    wait_listening,
+)
+from bench.fleet_report import Result, print_report
+from tests.fixtures.redis import free_port, start_redis_server
+from tests.fixtures.slack import BOT_TOKEN
+
+MEIBEL_KEY = "bench-key"  # the dev server takes any key (--any-key)
+AGENT = "bench-agent"
+MEASURED_TS = 1720000000
+WARMUP_TS = 1710000000
+
+
+@dataclass(frozen=True)
+class System:
+    key: str
+    label: str
+    processes: int
+    fleet: bool  # meibel-bot (else the tutorial bot)
+
+
+SYSTEMS = {
+    "fleet1": System("fleet1", "meibel-bot, 1 process", 1, True),
+    "fleet2": System("fleet2", "meibel-bot, 2 processes", 2, True),
+    "tutorial": System("tutorial", "tutorial bot (Bolt sync App)", 1, False),
+}
+
+
+def bot_settings(
+    args: argparse.Namespace, *, secret: str, slack: str, meibel: str, redis: str | None, port: int
+) -> dict[str, str]:
+    settings = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": secret,
+        "SLACK_API_URL": slack,
+        "PORT": str(port),
+        "MEIBEL_BASE_URL": meibel,
+        "MEIBEL_API_KEY": MEIBEL_KEY,
+        "MEIBEL_AGENT_NAME": AGENT,
+    }
+    if redis is not None:
+        settings |= {
+            "REDIS_URL": redis,
+            "STREAMING": "on" if args.streaming else "off",
+            "WORKER_CONCURRENCY": str(args.worker_concurrency),
+            "LOG_LEVEL": "WARNING",
+            "SHUTDOWN_GRACE_SECONDS": "5",
+        }
+    return clean_environment(settings)
+
+
+@contextlib.asynccontextmanager
+async def bots(
+    system: System,
+    args: argparse.Namespace,
+    *,
+    workdir: Path,
+    secret: str,
+    slack: str,
+    meibel: str,
+    redis: str | None,
+) -> AsyncIterator[list[tuple[Child, str]]]:
+    """The system's bot processes, listening; yields (process, events URL) pairs."""
+    async with contextlib.AsyncExitStack() as stack:
+        started: list[tuple[Child, str]] = []
+        for n in range(system.processes):
+            port = free_port()
+            env = bot_settings(
+                args, secret=secret, slack=slack, meibel=meibel, redis=redis, port=port
+            )
+            module, command = (
+                ("adapters.cli", ("slack",)) if system.fleet else ("bench.tutorial_bot", ())
+            )
+            bot = await stack.enter_async_context(
+                child(f"{system.key} bot {n + 1}", module, *command, env=env, workdir=workdir)
+            )
+            base = f"http://127.0.0.1:{port}"
+            await wait_listening(bot, f"{base}/healthz" if system.fleet else f"{base}/slack/events")
+            started.append((bot, f"{base}/slack/events"))
+        yield started
+
+
+async def run_system(system: System, args: argparse.Namespace) -> Result:
+    result = Result(system=system.label, questions=args.questions, fleet=system.fleet)
+    secret = secrets.token_hex(16)
+    tag = secrets.token_hex(3)
+    with scratch_dir() as tmp, contextlib.ExitStack() as sync_stack:
+        redis = sync_stack.enter_context(start_redis_server())[0] if system.fleet else None
+        async with (
+            dev_server_process("--latency", str(args.latency)) as meibel,
+            fake_slack(Path(tmp)) as slack,
+            bots(
+                system,
+                args,
+                workdir=Path(tmp),
+                secret=secret,
+                slack=slack.base_url,
+                meibel=meibel,
+                redis=redis,
+            ) as started,
+        ):
+            limits = httpx.Limits(
+                max_connections=args.senders, max_keepalive_connections=args.senders
+            )
+            # httpx's own pool (httpcore) spends ~4 ms of CPU per request at 50 at once,
+            # which alone made acks look 100-800 ms slow; aiohttp's pool keeps the
+            # senders' cost near 0.3 ms, so the figures are the bot's.
+            transport = AiohttpTransport(limits=limits)
+            async with httpx.AsyncClient(timeout=30, limits=limits, transport=transport) as http:
+                signer = SignatureVerifier(secret)
+                urls = [url for _bot, url in started]
+                await warm_up(Sender(http, urls, signer), slack, args, tag=tag, result=result)
+                before = child_cpu()
+                async with profiled(system.key, [bot for bot, _url in started], args.profile):
+                    await measure(Sender(http, urls, signer), slack, args, tag=tag, result=result)
+                after = child_cpu()
+                result.cpu = {k: after[k] - before[k] for k in after if k in before}
+            result.rss_mb = [memory_mb(bot.pid)[1] for bot, _url in started]
+            result.log_problems = [problem_lines(bot) for bot, _url in started]
+        result.slack_summary = slack.summary
+    return result
+
+
+def problem_lines(bot: Child) -> int:
+    """Lines of the bot's stderr that report a failure (the tutorial logs every request)."""
+    with contextlib.suppress(OSError):
+        text = bot.log_path.read_text(errors="replace")
+        return sum(1 for line in text.splitlines() if "ERROR" in line or "Traceback" in line)
+    return 0
+
+
+async def warm_up(
+    sender: Sender, slack: SlackWatch, args: argparse.Namespace, *, tag: str, result: Result
+) -> None:
+    items = asks(args.warmup * len(sender.urls), base=WARMUP_TS, tag=tag)
+    await sender.send_all(items, senders=min(args.senders, len(items)))
+    threads = {a.ts for a in items}
+    if not await slack.wait(lambda: answered(slack, threads) == threads, timeout=60):
+        result.notes.append(f"warm-up: {len(answered(slack, threads))}/{len(items)} answered")
+
+
+async def measure(
+    sender: Sender, slack: SlackWatch, args: argparse.Namespace, *, tag: str, result: Result
+) -> None:
+    items = asks(args.questions, base=MEASURED_TS, tag=tag)
+    threads = {a.ts: a.text for a in items}
+    wanted = set(threads)
+    first = time.monotonic()
+    await sender.send_all(items, senders=args.senders)
+    left = args.timeout - (time.monotonic() - first)
+    complete = await slack.wait(lambda: answered(slack, wanted) == wanted, timeout=left)
+    if not complete:
+        result.notes.append(f"stopped waiting after {args.timeout:.0f} s")
+    await asyncio.sleep(args.settle)  # watch for late duplicates
+    result.acks = sender.acks
+    result.ack_failures = sender.failures
+    result.started = first
+    result.sent_at = sender.sent_at
+    result.answers = [a for a in slack.answers if a.thread in wanted]
+    result.expected = threads
+    result.others = sum(1 for t in slack.others if t in wanted)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    if shutil.which("redis-server") is None:
+        raise SystemExit("bench.fleet: redis-server is not installed (it runs a throwaway one)")
+    chosen = [SYSTEMS[key] for key in args.systems.split(",")]
+    mode = "on (native)" if args.streaming else "off"
+    print(
+        f"fleet benchmark: {args.questions} questions in {args.questions} threads, "
+        f"{args.senders} senders, Meibel latency {args.latency:g} s, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print(
+        f"meibel-bot: STREAMING {mode}, WORKER_CONCURRENCY={args.worker_concurrency}, "
+        f"{args.warmup} warm-up question(s) per process; each system at most {args.timeout:.0f} s"
+    )
+    print(f"code under test: {code_version()}")
+    results: list[Result] = []
+    for system in chosen:
+        print(f"... {system.label}", flush=True)
+        try:
+            results.append(await run_system(system, args))
+        except RuntimeError as exc:
+            failed = Result(system=system.label, questions=args.questions, fleet=system.fleet)
+            failed.notes.append(f"did not run: {exc}")
+            results.append(failed)
+    print_report(results, one_process=SYSTEMS["fleet1"].label, tutorial=SYSTEMS["tutorial"].label)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--questions", type=int, default=300)
+    parser.add_argument("--senders", type=int, default=50)
+    parser.add_argument("--latency", type=float, default=1.0, help="seconds per Meibel chat")
+    parser.add_argument("--worker-concurrency", type=int, default=256)
+    parser.add_argument("--streaming", action="store_true", help="meibel-bot with STREAMING on")
+    parser.add_argument("--warmup", type=int, default=3, help="warm-up questions per process")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per system")
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds watched for duplicates")
+    parser.add_argument(
+        "--profile", metavar="DIR", help="py-spy each bot process into DIR (collapsed stacks)"
+    )
+    parser.add_argument(
+        "--systems", default="fleet1,fleet2,tutorial", help="comma-separated: " + ",".join(SYSTEMS)
+    )
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
