@@ -1,12 +1,15 @@
-"""The Slack app: Bolt listeners that acknowledge at once and answer in the background.
+"""The Slack app: Bolt listeners that turn events into queued jobs, and what they share.
 
-Listeners only parse and acknowledge; the work (claiming the post, asking Meibel, posting)
-runs in tracked background tasks, so Slack gets its ack well inside 3 s in HTTP and Socket
-Mode alike, however long the agent takes.
+A listener parses the payload, decides whether the bot should answer, and submits a job to
+the work queue (jobs.py, intake.py) before it returns; only then does Bolt acknowledge
+(`process_before_response`), in HTTP and Socket Mode alike. So an acknowledged question is
+never lost, and the ack still comes in a few milliseconds: the answer is the worker's job
+(work.py), in this process or any other of the fleet.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Coroutine
@@ -17,6 +20,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.middleware.assistant.async_assistant import AsyncAssistant
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -28,14 +32,10 @@ from adapters.slack import texts
 from adapters.slack.background import Background
 from adapters.slack.clicks import ClickHandler
 from adapters.slack.downloads import Downloader
-from adapters.slack.inbound import (
-    PLATFORM,
-    Post,
-    parse_assistant_thread,
-    parse_command,
-    parse_message,
-    reply_to,
-)
+from adapters.slack.fleet import FleetOptions
+from adapters.slack.inbound import Post, parse_assistant_thread, parse_command, parse_message
+from adapters.slack.intake import LOOKUP_SECONDS, Intake
+from adapters.slack.jobs import ask_job, post_job
 from adapters.slack.live import StreamOptions
 from adapters.slack.render import (
     CALL_TO_ACTION,
@@ -47,24 +47,23 @@ from adapters.slack.render import (
 from adapters.slack.responder import (
     NOT_A_MEMBER,
     TRANSPORT_ERRORS,
-    Progress,
     Responder,
     Whisper,
     slack_error,
 )
 from adapters.slack.settings import SlackSettings
 from adapters.slack.threads import is_bot_thread
+from adapters.slack.work import SlackWork
 from bot.attachments import AttachmentPolicy
-from bot.domain import Question, Tenant
+from bot.meibel.client import MeibelClient
 from bot.pipeline import Pipeline
+from bot.ratelimit import UserRateLimiter
 from bot.store.base import Store, StoreError
+from bot.work import Job, WorkQueue
 
 log = logging.getLogger(__name__)
 
-# Slack retries an event for about an hour at most; a day leaves a wide margin.
-CLAIM_TTL_SECONDS = 24 * 3600
 ASK_COMMAND = "/ask"
-TITLE_CHARS = 60
 # Slack allows about one edit a second per message (chat.update is Tier 3, appendStream
 # Tier 4 per workspace); the first text of an answer never waits for it.
 STREAM_INTERVAL_SECONDS = 1.0
@@ -98,7 +97,7 @@ def _bolt_logger() -> logging.Logger:
 
 
 class SlackBot:
-    """The Bolt app with every listener, and what they share."""
+    """The Bolt app with every listener, the worker, and what they share."""
 
     def __init__(
         self,
@@ -111,13 +110,30 @@ class SlackBot:
         core_streaming: bool = True,
         attachments: AttachmentPolicy | None = None,
         stream_interval: float = STREAM_INTERVAL_SECONDS,
+        fleet: FleetOptions | None = None,
+        meibel: MeibelClient | None = None,
     ) -> None:
         """`core_streaming` is the core's STREAMING (SLACK_STREAMING wins when set);
-        `stream_interval` the seconds between two updates of a message being written."""
+        `stream_interval` the seconds between two updates of a message being written;
+        `meibel` the client /readyz probes (by default the pipeline's)."""
         self.settings = settings
         self.store = store
+        self.fleet = fleet or FleetOptions()
+        self.metrics = pipeline.metrics
+        self.meibel = meibel or (
+            pipeline.meibel if isinstance(pipeline.meibel, MeibelClient) else None
+        )
         self.client = client or build_client(settings)
         self.background = Background()
+        self.queue: WorkQueue = self.fleet.open_queue(store)
+        self.intake = Intake(
+            store=store,
+            queue=self.queue,
+            limiter=UserRateLimiter(store, self.fleet.rate_limit, timeout_seconds=LOOKUP_SECONDS),
+            metrics=self.metrics,
+            background=self.background,
+        )
+        self.work = SlackWork(bot=self)
         streaming = settings.streaming_enabled(core_streaming)
         self.responder = Responder(
             client=self.client,
@@ -137,8 +153,8 @@ class SlackBot:
         self.app = AsyncApp(
             client=self.client,
             signing_secret=settings.signing_secret,
-            # Events are acked before listeners run; the answer is background work.
-            process_before_response=False,
+            # Listeners queue the job before Bolt acknowledges: acknowledged means kept.
+            process_before_response=True,
             logger=_bolt_logger(),
         )
         self._register()
@@ -162,50 +178,70 @@ class SlackBot:
         app.action(re.compile(rf"^{re.escape(LINK_ACTION)}(:|$)"))(self.on_link)
 
     # -- events --------------------------------------------------------------------------
-    async def on_mention(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        self._post_received(body, context, mentioned=True)
+    async def on_mention(
+        self, body: dict[str, Any], context: AsyncBoltContext, request: AsyncBoltRequest
+    ) -> None:
+        await self._post_received(body, context, request, mentioned=True)
 
-    async def on_message(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        self._post_received(body, context, mentioned=False)
+    async def on_message(
+        self, body: dict[str, Any], context: AsyncBoltContext, request: AsyncBoltRequest
+    ) -> None:
+        await self._post_received(body, context, request, mentioned=False)
 
     async def on_ignored(self) -> None:
         return None
 
-    def _post_received(
-        self, body: dict[str, Any], context: AsyncBoltContext, *, mentioned: bool
+    async def _post_received(
+        self,
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        request: AsyncBoltRequest,
+        *,
+        mentioned: bool,
     ) -> None:
         post = parse_message(body)
         if post is None:
             return
         bot_user = self.remember_bot_user(context)
-        self.background.spawn(
-            self.handle_post(post, bot_user=bot_user, mentioned=mentioned), name=post.post_id
-        )
+        if await self.addressed(post, bot_user=bot_user, mentioned=mentioned):
+            job = post_job(post, bot_user=bot_user, assistant=False)
+            await self.take_post(job, post, retry=is_retry(request))
 
-    async def handle_post(self, post: Post, *, bot_user: str | None, mentioned: bool) -> None:
-        """Answer a post when it is addressed to the bot, once across all processes."""
-        addressed = post.is_dm or mentioned or post.mentions(bot_user)
-        if not addressed:
-            if not (self.settings.slack_reply_without_mention and post.in_thread):
-                return
-            if post.mentions_others(bot_user):
-                return  # people talking to each other in the bot's thread
-            try:
-                if not await is_bot_thread(self.store, post.thread_key):
-                    return
-            except StoreError as exc:
-                log.warning("cannot tell whether %s is the bot's thread: %s", post.thread_key, exc)
-                return
-        if not await self.claim(post.tenant, post.post_id):
+    async def addressed(self, post: Post, *, bot_user: str | None, mentioned: bool) -> bool:
+        """True when the post is for the bot: a DM, a mention, or a reply in its thread."""
+        if post.is_dm or mentioned or post.mentions(bot_user):
+            return True
+        if not (self.settings.slack_reply_without_mention and post.in_thread):
+            return False
+        if post.mentions_others(bot_user):
+            return False  # people talking to each other in the bot's thread
+        try:
+            async with asyncio.timeout(LOOKUP_SECONDS):
+                return await is_bot_thread(self.store, post.thread_key)
+        except (StoreError, TimeoutError) as exc:
+            log.warning("cannot tell whether %s is the bot's thread: %s", post.thread_key, exc)
+            return False
+
+    async def take_post(self, job: Job, post: Post, *, retry: bool) -> None:
+        """Queue the post's job once, or tell the poster privately why not.
+
+        The same post comes as app_mention and as message, and again when Slack retries.
+        Only its first delivery counts toward the rate limit and may tell the user
+        something; later ones are dropped, except Slack's retries, which are submitted
+        again (the queue ignores a job it has) in case the first delivery's process died
+        before its submit.
+        """
+        first = await self.intake.first_sighting(job)
+        if not first and not retry:
             return
         whisper = self.ephemeral(channel=post.channel, user=post.user, thread_ts=post.thread_ts)
         if not self.settings.channel_allowed(post.channel, is_dm=post.is_dm):
-            await whisper(texts.CHANNEL_NOT_ALLOWED)
+            if first:
+                self.intake.tell(job, whisper, texts.CHANNEL_NOT_ALLOWED)
             return
-        question = post.question(bot_user=bot_user)
-        await self.responder.respond(
-            question, progress=Progress(react_to=post.ts), whisper=whisper, files=post.files
-        )
+        refusal = await self.intake.accept(job, count=first)
+        if refusal is not None:
+            self.intake.tell(job, whisper, refusal.text)
 
     async def on_assistant_thread_started(self, body: dict[str, Any]) -> None:
         thread = parse_assistant_thread(body)
@@ -227,39 +263,18 @@ class SlackBot:
             name=f"prompts:{thread.channel}:{thread.thread_ts}",
         )
 
-    async def on_assistant_message(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
+    async def on_assistant_message(
+        self, body: dict[str, Any], context: AsyncBoltContext, request: AsyncBoltRequest
+    ) -> None:
         post = parse_message(body)
         if post is None:
             return
-        self.background.spawn(
-            self.handle_assistant_post(post, bot_user=self.remember_bot_user(context)),
-            name=post.post_id,
-        )
-
-    async def handle_assistant_post(self, post: Post, *, bot_user: str | None) -> None:
-        if not await self.claim(post.tenant, post.post_id):
-            return
-        whisper = self.ephemeral(channel=post.channel, user=post.user, thread_ts=post.thread_ts)
-        if not self.settings.channel_allowed(post.channel, is_dm=True):
-            await whisper(texts.CHANNEL_NOT_ALLOWED)
-            return
-        question = post.question(bot_user=bot_user)
-        try:
-            first = not await is_bot_thread(self.store, post.thread_key)
-        except StoreError:
-            first = False
-        title = texts.shorten(question.text, TITLE_CHARS) if first and question.text else None
-        progress = Progress(react_to=post.ts, assistant=True, title=title)
-        await self.responder.respond(question, progress=progress, whisper=whisper, files=post.files)
+        job = post_job(post, bot_user=self.remember_bot_user(context), assistant=True)
+        await self.take_post(job, post, retry=is_retry(request))
 
     # -- /ask ------------------------------------------------------------------------------
-    async def on_ask(
-        self,
-        ack: AsyncAck,
-        body: dict[str, Any],
-        respond: AsyncRespond,
-        context: AsyncBoltContext,
-    ) -> None:
+    async def on_ask(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        """Queue `/ask <question>`; refusals travel in the ack, seen only by the asker."""
         self.remember_bot_user(context)
         command = parse_command(body)
         if command is None:
@@ -269,54 +284,10 @@ class SlackBot:
             await ack(text=texts.CHANNEL_NOT_ALLOWED)
             return
         if not command.question_text:
-            await ack(text=texts.ASK_USAGE)  # the ack's text is shown only to the user
+            await ack(text=texts.ASK_USAGE)
             return
-        await ack()
-        whisper = self.responder_url(respond)
-        self.background.spawn(
-            self.ask_in_new_thread(
-                tenant=Tenant(PLATFORM, command.workspace),
-                channel=command.channel,
-                user=command.user,
-                text=command.question_text,
-                event_id=f"command:{command.trigger_id or command.channel}",
-                whisper=whisper,
-                team=command.user_team,
-            ),
-            name=f"ask:{command.channel}",
-        )
-
-    async def ask_in_new_thread(
-        self,
-        *,
-        tenant: Tenant,
-        channel: str,
-        user: str,
-        text: str,
-        event_id: str,
-        whisper: Whisper,
-        team: str | None = None,
-    ) -> None:
-        """Post "<user> asked: ..." as a new message, then answer in its thread; `team` is
-        the asker's team (a streamed answer's recipient)."""
-        if not await self.claim(tenant, event_id):
-            return
-        ts = await self.post_asked(
-            channel=channel, thread_ts=None, user=user, text=text, whisper=whisper
-        )
-        if ts is None:
-            return
-        question = Question(
-            platform=PLATFORM,
-            workspace=tenant.workspace,
-            channel=channel,
-            thread=ts,
-            user=user,
-            text=text,
-            reply_to=reply_to(channel=channel, thread_ts=ts, message_ts=ts, team=team),
-            event_id=event_id,
-        )
-        await self.responder.respond(question, progress=Progress(react_to=ts), whisper=whisper)
+        refusal = await self.intake.accept(ask_job(command))
+        await ack(text=refusal.text) if refusal else await ack()
 
     async def post_asked(
         self, *, channel: str, thread_ts: str | None, user: str, text: str, whisper: Whisper
@@ -342,16 +313,6 @@ class SlackBot:
     async def on_link(self, ack: AsyncAck) -> None:
         await ack()  # the browser opens the link; Slack still wants the click acknowledged
 
-    async def claim(self, tenant: Tenant, event_id: str) -> bool:
-        """True for the one process (and the one delivery) that should handle this event."""
-        try:
-            return await self.store.claim_event(tenant, event_id, ttl_seconds=CLAIM_TTL_SECONDS)
-        except StoreError as exc:
-            # Without the store, answering twice beats not answering: the pipeline will
-            # tell the user the store is down.
-            log.warning("could not claim %s in %s: %s", event_id, tenant, exc)
-            return True
-
     def ephemeral(self, *, channel: str, user: str, thread_ts: str | None) -> Whisper:
         async def whisper(text: str) -> None:
             await self._call(
@@ -367,7 +328,7 @@ class SlackBot:
         async def whisper(text: str) -> None:
             try:
                 await respond(text=text, response_type="ephemeral", replace_original=False)
-            except Exception as exc:  # a webhook failure must not end the background task
+            except Exception as exc:  # a webhook failure must not end the job
                 log.warning("could not reply through response_url: %s", type(exc).__name__)
 
         return whisper
@@ -381,3 +342,10 @@ class SlackBot:
         if bot_user:
             self.responder.bot_user = bot_user
         return bot_user
+
+
+def is_retry(request: AsyncBoltRequest) -> bool:
+    """Slack's redelivery of an event it saw no ack for (HTTP header; Bolt sets the same
+    header from a Socket Mode envelope's retry_attempt)."""
+    values = request.headers.get("x-slack-retry-num") or []
+    return any(value not in ("", "0") for value in values)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
-from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from adapters.slack import texts
-from adapters.slack.inbound import PLATFORM, Click, parse_click, reply_to
-from adapters.slack.payloads import ButtonKind, decode
-from adapters.slack.responder import Progress
-from bot import replies
-from bot.domain import Question
+from adapters.slack.inbound import Click, parse_click
+from adapters.slack.intake import LOOKUP_SECONDS
+from adapters.slack.jobs import click_job
+from adapters.slack.payloads import decode
 from bot.store.base import StoreError
 
 if TYPE_CHECKING:
@@ -44,76 +43,41 @@ class ClickHandler:
         self.bot = bot
 
     async def on_ask_button(
-        self,
-        ack: AsyncAck,
-        body: dict[str, Any],
-        respond: AsyncRespond,
-        context: AsyncBoltContext,
+        self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
     ) -> None:
-        await ack()
+        """Queue the question behind a follow-up, call-to-action or "Try again" button,
+        then acknowledge; anything that stops it is said privately to the clicker."""
         self.bot.remember_bot_user(context)
         click = parse_click(body)
         if click is None:
             log.warning("ignoring a button click without channel, message or user")
-            return
-        self.bot.background.spawn(self.ask_again(click, respond=respond), name=click.click_id)
+        else:
+            await self.take_click(click)
+        await ack()
 
-    async def ask_again(self, click: Click, *, respond: AsyncRespond) -> None:
-        """Ask the button's question in the clicked message's thread and session."""
+    async def take_click(self, click: Click) -> None:
         bot = self.bot
         whisper = bot.ephemeral(channel=click.channel, user=click.user, thread_ts=click.thread)
         try:
-            payload = await decode(click.value, store=bot.store)
-        except StoreError as exc:
-            log.warning("could not read a button payload: %s", exc)
-            await whisper(replies.STORE_UNAVAILABLE.text)
+            async with asyncio.timeout(LOOKUP_SECONDS):
+                payload = await decode(click.value, store=bot.store)
+        except (StoreError, TimeoutError) as exc:
+            log.warning("could not read a button payload: %s", str(exc) or "timeout")
+            bot.background.spawn(whisper(texts.UNAVAILABLE), name=f"tell:{click.click_id}")
             return
         if payload is None:
-            await whisper(texts.BUTTON_EXPIRED)
+            bot.background.spawn(whisper(texts.BUTTON_EXPIRED), name=f"tell:{click.click_id}")
             return
         if payload.workspace not in click.teams:
             log.warning("ignoring a button made for another workspace in %s", click.channel)
             return
-        if not await bot.claim(payload.tenant, click.click_id):
+        job = click_job(click, payload)
+        if not bot.settings.channel_allowed(click.channel, is_dm=click.channel.startswith("D")):
+            bot.intake.tell(job, whisper, texts.CHANNEL_NOT_ALLOWED)
             return
-        is_dm = click.channel.startswith("D")
-        if not bot.settings.channel_allowed(click.channel, is_dm=is_dm):
-            await whisper(texts.CHANNEL_NOT_ALLOWED)
-            return
-        # Only the bot's refusal to post needs the response_url: it works without membership.
-        refused = bot.responder_url(respond)
-        if payload.kind is ButtonKind.RETRY:
-            react_to: str = click.message_ts
-        else:
-            asked = await bot.post_asked(
-                channel=click.channel,
-                thread_ts=click.thread,
-                user=click.user,
-                text=payload.shown,
-                whisper=refused,
-            )
-            if asked is None:
-                return
-            react_to = asked
-        question = Question(
-            platform=PLATFORM,
-            workspace=payload.workspace,
-            channel=click.channel,
-            thread=click.thread,
-            user=click.user,
-            text=payload.text,
-            reply_to=reply_to(
-                channel=click.channel,
-                thread_ts=click.thread,
-                message_ts=react_to,
-                team=click.user_team,
-            ),
-            event_id=click.click_id,
-        )
-        # In a DM thread the assistant status is the natural sign; outside assistant
-        # threads Slack refuses it, and the reaction is used instead.
-        progress = Progress(react_to=react_to, assistant=is_dm)
-        await bot.responder.respond(question, progress=progress, whisper=refused)
+        refusal = await bot.intake.accept(job)
+        if refusal is not None:
+            bot.intake.tell(job, whisper, refusal.text)
 
     async def on_feedback(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()

@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import SlackBot
+from adapters.slack.fleet import FleetOptions
 from adapters.slack.responder import slack_error
 from adapters.slack.server import run_bot
 from adapters.slack.settings import (
@@ -55,7 +56,10 @@ def configured() -> bool:
     return bool(settings.bot_token or settings.app_token or settings.signing_secret)
 
 
-def build_bot(runtime: Runtime, settings: SlackSettings) -> SlackBot:
+def build_bot(
+    runtime: Runtime, settings: SlackSettings, *, fleet: FleetOptions | None = None
+) -> SlackBot:
+    """The bot on the runtime; `fleet` defaults to the core's fleet settings."""
     core = runtime.settings
     return SlackBot(
         settings=settings,
@@ -64,6 +68,8 @@ def build_bot(runtime: Runtime, settings: SlackSettings) -> SlackBot:
         session_ttl_seconds=core.session_ttl_seconds,
         core_streaming=core.streaming,
         attachments=AttachmentPolicy.from_megabytes(core.max_attachment_mb, core.max_attachments),
+        fleet=fleet or FleetOptions.from_settings(core),
+        meibel=runtime.meibel,
     )
 
 
@@ -107,7 +113,7 @@ async def until_signalled(work: Coroutine[Any, Any, None]) -> None:
         current = asyncio.current_task()
         if not task.cancelled() or (current is not None and current.cancelling()):
             raise  # we were cancelled from outside, not by a signal
-        log.info("stopped by a signal; answers in flight were given time to finish")
+        log.info("stopped by a signal")
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)

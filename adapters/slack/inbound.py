@@ -226,6 +226,7 @@ class SlashCommand:
     text: str
     trigger_id: str
     user_team: str | None = None
+    response_url: str | None = None  # a private reply to the user, valid for 30 minutes
 
     @property
     def question_text(self) -> str:
@@ -248,6 +249,7 @@ def parse_command(body: dict[str, Any]) -> SlashCommand | None:
         text=str(body.get("text") or ""),
         trigger_id=str(body.get("trigger_id") or ""),
         user_team=extract_team_id(body) or None,
+        response_url=_text(body.get("response_url")),
     )
 
 
@@ -264,6 +266,7 @@ class Click:
     value: str
     action_ts: str
     user_team: str | None = None
+    response_url: str | None = None
 
     @property
     def click_id(self) -> str:
@@ -306,11 +309,16 @@ def parse_click(body: dict[str, Any]) -> Click | None:
         value=str(action.get("value") or ""),
         action_ts=str(action.get("action_ts") or message_ts),
         user_team=_team_of(clicker.get("team_id"), extract_team_id(body)),
+        response_url=_text(body.get("response_url")),
     )
 
 
 def _team_of(*candidates: object) -> str | None:
     return next((c for c in candidates if isinstance(c, str) and c), None)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _dict(body: dict[str, Any], name: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from adapters.slack.edited import EditedMessage
+from adapters.slack.journal import MESSAGE, VIA, Journal
 from adapters.slack.native import TEXT_BUDGET, Activity, NativeRefused, NativeStream, cut_point
 from adapters.slack.pacing import Pacer
 from adapters.slack.settings import StreamingMode
@@ -81,7 +82,10 @@ class LiveAnswer:
         refusals: Refusals,
         assistant_status: bool,
         note: str | None = None,
+        journal: Journal | None = None,
     ) -> None:
+        """`journal`: where the started message is noted, and where an earlier run of the
+        same job may have left one to finish (edited in place, never a second one)."""
         self.responder = responder
         self.question = question
         self.whisper = whisper
@@ -97,10 +101,18 @@ class LiveAnswer:
         self._native_ok = options.mode == "native" and not refusals.refused(question.workspace)
         self._count = 0
         self._status_sent: str | None = None
+        self.journal = journal or Journal.none()
+        self._noted: str | None = self.journal.get(MESSAGE)
+        if self._noted is not None:
+            self.edited = EditedMessage(
+                client=responder.client, channel=question.channel, thread_ts=question.thread
+            )
+            self.edited.ts = self._noted
+            self._native_ok = False
 
     # -- while the agent writes ------------------------------------------------------------
-    async def run(self, updates: AsyncIterator[Update]) -> None:
-        """Show `updates` as they come, then deliver the Final answer."""
+    async def run(self, updates: AsyncIterator[Update]) -> Answer:
+        """Show `updates` as they come, then deliver the Final answer; returns it."""
         pacer = Pacer(self._show, interval=self.options.interval)
         status = Pacer(self._show_status, interval=self.options.interval)
         final: Answer | None = None
@@ -133,6 +145,7 @@ class LiveAnswer:
         if self.note:
             final = replies.with_note(final, self.note)
         await self._deliver(final)
+        return final
 
     def _shown(self) -> bool:
         return bool(
@@ -155,6 +168,7 @@ class LiveAnswer:
                 )
             try:
                 await self.native.show(self.text, activity)
+                await self._note_started(self.native.ts, "stream")
                 return
             except NativeRefused as exc:
                 log.info("Slack refused chat streaming (%s); editing a message instead", exc.code)
@@ -165,6 +179,13 @@ class LiveAnswer:
                 client=self.responder.client, channel=question.channel, thread_ts=question.thread
             )
         await self.edited.show(self.text, activity[1] if activity else None)
+        await self._note_started(self.edited.ts, "edit")
+
+    async def _note_started(self, ts: str | None, via: str) -> None:
+        """Note the answer's message once it exists, so a re-run finishes this one."""
+        if ts is not None and ts != self._noted:
+            self._noted = ts
+            await self.journal.note(**{MESSAGE: ts, VIA: via})
 
     async def _show_status(self) -> None:
         status = self.status
@@ -181,8 +202,16 @@ class LiveAnswer:
             replace = self.native.ts
         elif self.edited is not None and self.edited.ts is not None:
             replace = self.edited.ts
+
+        async def posted(ts: str) -> None:
+            await self._note_started(ts, "post")
+
         await self.responder.post_answer(
-            answer, question=self.question, whisper=self.whisper, replace_ts=replace
+            answer,
+            question=self.question,
+            whisper=self.whisper,
+            replace_ts=replace,
+            on_posted=posted,
         )
 
     async def _finish_native(self, native: NativeStream, answer: Answer) -> bool:

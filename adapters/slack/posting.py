@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 # A private note to one user; commands and clicks use their response_url, events ephemerals.
 Whisper = Callable[[str], Coroutine[Any, Any, None]]
+# Told the ts of an answer's first message as soon as Slack has it (for the job's journal).
+OnPosted = Callable[[str], Awaitable[None]]
 _EMPTY_MARK: list[dict[str, Any]] = []
 
 
@@ -41,22 +43,31 @@ class Poster:
         question: Question,
         whisper: Whisper,
         replace_ts: str | None = None,
+        on_posted: OnPosted | None = None,
     ) -> None:
         """Post the answer (or the notice it stands for) and its files in the thread; with
-        `replace_ts`, its first message replaces that message (a placeholder) if Slack lets it."""
+        `replace_ts`, its first message replaces that message (a placeholder) if Slack lets it.
+        `on_posted` hears the ts of a newly posted first message."""
         messages = await self.render(answer, question)
         if replace_ts is not None and await self._replace(replace_ts, messages[0], question):
-            messages = messages[1:]
-        if await self.post_messages(messages, question=question, whisper=whisper):
+            messages, on_posted = messages[1:], None
+        if await self.post_messages(
+            messages, question=question, whisper=whisper, on_first=on_posted
+        ):
             await self.upload_artifacts(answer, question)
 
     async def post_messages(
-        self, messages: Sequence[SlackMessage], *, question: Question, whisper: Whisper
+        self,
+        messages: Sequence[SlackMessage],
+        *,
+        question: Question,
+        whisper: Whisper,
+        on_first: OnPosted | None = None,
     ) -> bool:
         """Post `messages` in order; False (and the refusal made visible) if one failed."""
         for index, message in enumerate(messages):
             try:
-                await self.client.chat_postMessage(
+                response = await self.client.chat_postMessage(
                     channel=question.channel,
                     thread_ts=question.thread,
                     text=message.text,
@@ -70,6 +81,9 @@ class Poster:
                     "chat.postMessage failed in %s: %s", question.thread_key, type(exc).__name__
                 )
                 return False
+            ts = response.get("ts")
+            if index == 0 and on_first is not None and ts:
+                await on_first(str(ts))
         return True
 
     async def _replace(self, ts: str, message: SlackMessage, question: Question) -> bool:

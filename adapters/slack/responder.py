@@ -12,18 +12,20 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import texts
 from adapters.slack.downloads import Downloader, Fetched
 from adapters.slack.errors import NOT_A_MEMBER, TRANSPORT_ERRORS, slack_error
 from adapters.slack.inbound import SharedFile
+from adapters.slack.journal import ANSWERED, MESSAGE, VIA, Journal
 from adapters.slack.live import LiveAnswer, Refusals, StreamOptions
 from adapters.slack.posting import Poster, Whisper, action_request
 from adapters.slack.threads import remember_thread
 from bot import replies
 from bot.attachments import skipped_note
-from bot.domain import Question
+from bot.domain import Answer, Question
 from bot.pipeline import Pipeline
 from bot.store.base import Store, StoreError
 
@@ -83,9 +85,21 @@ class Responder(Poster):
         progress: Progress,
         whisper: Whisper,
         files: Sequence[SharedFile] = (),
-    ) -> None:
-        """Answer `question` in its thread. Never raises: failures become visible notes."""
+        journal: Journal | None = None,
+    ) -> Answer | None:
+        """Answer `question` in its thread. Never raises: failures become visible notes.
+
+        `journal` holds what an earlier run of the same job already showed: a delivered
+        answer is not delivered again, a started message is finished in place. Returns the
+        answer delivered (None when an earlier run had delivered it).
+        """
+        journal = journal or Journal.none()
         channel, thread = question.channel, question.thread
+        if journal.get(ANSWERED):
+            log.info("%s: answered by an earlier run; not posting again", question.thread_key)
+            if progress.react_to:  # that run may have died before taking it away
+                await self._unreact(channel, progress.react_to)
+            return None
         shown = await self._start_progress(channel, thread, progress)
         try:
             try:
@@ -94,6 +108,8 @@ class Responder(Poster):
                 )
             except StoreError as exc:
                 log.warning("could not remember thread %s: %s", question.thread_key, exc)
+            if journal.get(VIA) == "stream":
+                await self._end_stale_stream(question, journal)
             if self.stream is None:
                 answer = await self.pipeline.ask(question)
                 note = skipped_note(
@@ -101,19 +117,26 @@ class Responder(Poster):
                 )
                 if note:
                     answer = replies.with_note(answer, note)
-                await self.post_answer(answer, question=question, whisper=whisper)
-            else:
-                await self._stream_answer(
-                    question, whisper, self.stream, files, status=shown.status
+
+                async def posted(ts: str) -> None:
+                    await journal.note(**{MESSAGE: ts, VIA: "post"})
+
+                await self.post_answer(
+                    answer,
+                    question=question,
+                    whisper=whisper,
+                    replace_ts=journal.get(MESSAGE),
+                    on_posted=posted,
                 )
+            else:
+                answer = await self._stream_answer(
+                    question, whisper, self.stream, files, status=shown.status, journal=journal
+                )
+            await journal.note(**{ANSWERED: "1"})
+            return answer
         finally:
             if shown.reacted and progress.react_to:
-                await self.call_quietly(
-                    "reactions.remove",
-                    self.client.reactions_remove(
-                        channel=channel, timestamp=progress.react_to, name=PROGRESS_REACTION
-                    ),
-                )
+                await self._unreact(channel, progress.react_to)
             elif progress.assistant:
                 # The status clears itself on our reply; clear it when no reply came through.
                 await self.set_status(question, "")
@@ -126,7 +149,8 @@ class Responder(Poster):
         files: Sequence[SharedFile],
         *,
         status: bool,
-    ) -> None:
+        journal: Journal,
+    ) -> Answer:
         fetched = await self.downloader.fetch(files) if files else Fetched()
         live = LiveAnswer(
             responder=self,
@@ -136,13 +160,35 @@ class Responder(Poster):
             refusals=self.refusals,
             assistant_status=status,
             note=skipped_note(fetched.skipped),
+            journal=journal,
         )
         try:
-            await live.run(self.pipeline.ask_stream(question, files=fetched.parts))
+            return await live.run(self.pipeline.ask_stream(question, files=fetched.parts))
         except Exception:
             # A bug here must not leave the thread silent.
             log.exception("could not show the streamed answer in %s", question.thread_key)
             await self.post_notice(question, replies.INTERNAL.text, retry=True)
+            return replies.INTERNAL
+
+    async def _end_stale_stream(self, question: Question, journal: Journal) -> None:
+        """An earlier run died while streaming: end its stream, so that this run can edit
+        that message into the answer (Slack may have ended it already; that is fine)."""
+        ts = journal.get(MESSAGE)
+        if ts is None:
+            return
+        try:
+            await self.client.chat_stopStream(channel=question.channel, ts=ts)
+        except SlackApiError as exc:
+            log.info("the earlier run's stream in %s: %s", question.thread_key, slack_error(exc))
+        except TRANSPORT_ERRORS as exc:
+            log.warning("could not end the earlier run's stream: %s", type(exc).__name__)
+        await journal.note(**{VIA: "edit"})
+
+    async def _unreact(self, channel: str, ts: str) -> None:
+        await self.call_quietly(
+            "reactions.remove",
+            self.client.reactions_remove(channel=channel, timestamp=ts, name=PROGRESS_REACTION),
+        )
 
     async def _start_progress(self, channel: str, thread: str, progress: Progress) -> _Shown:
         """Show the working sign: the assistant status where allowed, else a reaction."""
@@ -167,10 +213,17 @@ class Responder(Poster):
                 return _Shown(reacted=False, status=True)
         if not progress.react_to:
             return _Shown(reacted=False, status=False)
-        reacted = await self.call_quietly(
-            "reactions.add",
-            self.client.reactions_add(
+        try:
+            await self.client.reactions_add(
                 channel=channel, timestamp=progress.react_to, name=PROGRESS_REACTION
-            ),
-        )
-        return _Shown(reacted=reacted, status=False)
+            )
+        except SlackApiError as exc:
+            error = slack_error(exc)
+            # Already there: an earlier run of the same job put it; this run takes it away.
+            if error != "already_reacted":
+                log.warning("reactions.add refused: %s", error)
+                return _Shown(reacted=False, status=False)
+        except TRANSPORT_ERRORS as exc:
+            log.warning("reactions.add failed: %s", type(exc).__name__)
+            return _Shown(reacted=False, status=False)
+        return _Shown(reacted=True, status=False)

@@ -1,7 +1,12 @@
-"""Running the Slack app: HTTP mode (uvicorn + Starlette) or Socket Mode.
+"""Running the Slack app: HTTP mode (uvicorn + Starlette) or Socket Mode, with its worker.
 
 HTTP mode serves `POST /slack/events` (events, interactivity and slash commands on one URL)
-and `GET /healthz`. Socket Mode needs no public URL: it dials out with the app token.
+and the ops routes `GET /healthz`, `/readyz` and `/metrics`. Socket Mode needs no public
+URL: it dials out with the app token, and serves the ops routes on OPS_PORT when set.
+
+Stopping (SIGTERM, or cancelling `run_bot`): first no new events (the HTTP server stops
+accepting, the socket closes), then answers in flight get SHUTDOWN_GRACE_SECONDS, and
+whatever is left stays in the queue for the next worker.
 """
 
 from __future__ import annotations
@@ -18,18 +23,18 @@ from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.slack.app import SlackBot
+from bot.ops import ops_app, ops_routes
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
-HEALTH_PATH = "/healthz"
-# Answers in flight get this long to be posted when the process is asked to stop.
-DRAIN_SECONDS = 20.0
+# Private notes and prompts still being sent at shutdown get this long.
+BACKGROUND_GRACE_SECONDS = 5.0
 # Slack's payloads are a few KB; the signature can only be checked once the body is read,
 # so an unsigned sender must not be able to make us hold megabytes first.
 MAX_BODY_BYTES = 1024 * 1024
@@ -79,17 +84,23 @@ def build_asgi(bot: SlackBot) -> Starlette:
     async def events(request: Request) -> Response:
         return await handler.handle(request)
 
-    async def healthz(request: Request) -> Response:
-        # Liveness only: a Meibel or Redis outage is told to users in threads and must not
-        # get the process restarted in a loop.
-        return JSONResponse({"ok": True, "answers_in_flight": len(bot.background.tasks)})
-
     return Starlette(
-        routes=[
-            Route(EVENTS_PATH, events, methods=["POST"]),
-            Route(HEALTH_PATH, healthz, methods=["GET"]),
-        ],
+        routes=[Route(EVENTS_PATH, events, methods=["POST"]), *_ops_routes(bot)],
         middleware=[Middleware(BodyLimit)],
+    )
+
+
+def _ops_routes(bot: SlackBot) -> list[Route]:
+    """/healthz (liveness only: an outage is told to users and must not get the process
+    restarted in a loop), /readyz (Redis and Meibel reachable) and /metrics."""
+    if bot.meibel is None:
+
+        async def healthz(_: Request) -> Response:
+            return PlainTextResponse("ok")
+
+        return [Route("/healthz", healthz, methods=["GET"])]
+    return ops_routes(
+        store=bot.store, meibel=bot.meibel, metrics=bot.metrics, refresh=bot.work.refresh_gauges
     )
 
 
@@ -118,15 +129,14 @@ class _Server(uvicorn.Server):
         yield
 
 
-class HttpServer:
-    """uvicorn serving the Slack endpoints on an already-listening socket."""
+class AsgiServer:
+    """uvicorn serving an ASGI app on an already-listening socket."""
 
-    def __init__(self, bot: SlackBot, *, host: str = "0.0.0.0", port: int = 3000) -> None:
-        self.bot = bot
+    def __init__(self, app: ASGIApp, *, host: str = "0.0.0.0", port: int = 3000) -> None:
         self.sock = listen(host, port)
         self.server = _Server(
             uvicorn.Config(
-                build_asgi(bot),
+                app,
                 log_config=None,  # keep our logging set-up (and its secret redaction)
                 lifespan="off",
                 access_log=False,
@@ -150,6 +160,7 @@ class HttpServer:
         self._task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
 
     async def stop(self) -> None:
+        """Stop accepting, let requests in progress finish (they only queue jobs), close."""
         self.server.should_exit = True
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
@@ -160,30 +171,71 @@ class HttpServer:
         """Serve until cancelled, then shut down gracefully."""
         self.start()
         assert self._task is not None
-        log.info("Slack HTTP mode: listening on port %d at %s", self.port, EVENTS_PATH)
         try:
             await asyncio.shield(self._task)
         finally:
             await self.stop()
 
 
+class HttpServer(AsgiServer):
+    """The Slack endpoints and the ops routes (HTTP mode)."""
+
+    def __init__(self, bot: SlackBot, *, host: str = "0.0.0.0", port: int = 3000) -> None:
+        super().__init__(build_asgi(bot), host=host, port=port)
+        self.bot = bot
+
+    async def run(self) -> None:
+        log.info("Slack HTTP mode: listening on port %d at %s", self.port, EVENTS_PATH)
+        await super().run()
+
+
+def ops_server(bot: SlackBot, *, port: int) -> AsgiServer | None:
+    """The ops routes on their own port (Socket Mode has no HTTP server of its own); None
+    when the port is taken (another platform of `meibel-bot run` serves them there)."""
+    if bot.meibel is None:
+        return None
+    app = ops_app(
+        store=bot.store, meibel=bot.meibel, metrics=bot.metrics, refresh=bot.work.refresh_gauges
+    )
+    try:
+        server = AsgiServer(app, port=port)
+    except OSError as exc:
+        log.warning("OPS_PORT %d: cannot listen (%s); no ops routes from Slack", port, exc)
+        return None
+    log.info("ops routes (/healthz, /readyz, /metrics) on port %d", server.port)
+    return server
+
+
 async def run_socket_mode(bot: SlackBot) -> None:
-    """Hold a Socket Mode connection until cancelled."""
+    """Hold a Socket Mode connection until cancelled; closing it stops new events."""
     handler = AsyncSocketModeHandler(bot.app, bot.settings.app_token, web_client=bot.client)
     await handler.connect_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
     log.info("Slack Socket Mode: connected")
+    ops = ops_server(bot, port=bot.fleet.ops_port) if bot.fleet.ops_port is not None else None
     try:
-        await asyncio.Event().wait()
+        if ops is not None:
+            await ops.run()
+        else:
+            await asyncio.Event().wait()
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]
 
 
 async def run_bot(bot: SlackBot) -> None:
-    """Run in the mode the settings ask for until cancelled; answers in flight finish first."""
+    """Take events and answer jobs until cancelled; then stop taking events, give answers
+    in flight the grace, and leave the rest queued for the next worker."""
+    worker = asyncio.create_task(bot.work.run(), name="slack-worker")
     try:
         if bot.settings.socket_mode:
             await run_socket_mode(bot)
         else:
             await HttpServer(bot, port=bot.settings.port).run()
     finally:
-        await bot.background.drain(grace_seconds=DRAIN_SECONDS)
+        log.info(
+            "stopping: no new events; answers in flight get up to %.0fs",
+            bot.fleet.grace_seconds,
+        )
+        await bot.work.stop()
+        await worker
+        await bot.background.drain(grace_seconds=BACKGROUND_GRACE_SECONDS)
+        log.info("stopped")

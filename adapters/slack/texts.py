@@ -22,6 +22,7 @@ POST_FAILED = (
     "I have an answer, but Slack would not let me post it here. "
     "Please try again; if this keeps happening, tell an admin."
 )
+UNAVAILABLE = "I'm temporarily unavailable, please try again in a minute."
 UPLOAD_FAILED = "I couldn't attach the file {name} to this thread."
 THINKING = "thinking..."
 LOADING_MESSAGES = (
@@ -43,6 +44,21 @@ def not_in_channel(bot_user: str | None) -> str:
         "I'm not a member of this channel, so I can't post here. "
         f"Invite me: type `/invite` and pick {who} (or mention {who} and choose "
         "*Invite them*), then ask again."
+    )
+
+
+_WINDOWS = {1: "a second", 60: "a minute", 3600: "an hour", 86400: "a day"}
+
+
+def rate_limited(count: int, window_seconds: int) -> str:
+    """The private note for a user over USER_RATE_LIMIT: the limit, and when to ask again
+    (the window starts at the user's first question, so at most one window from now)."""
+    window = _WINDOWS.get(window_seconds, f"{window_seconds} seconds")
+    unit = window.split(" ", 1)[1]
+    questions = "question" if count == 1 else "questions"
+    return (
+        f"You've reached the limit of {count} {questions} per {unit}. "
+        f"Please wait up to {window} before asking again; your question was not sent."
     )
 
 

@@ -118,7 +118,14 @@ class Harness:
     server: HttpServer
     http: httpx.AsyncClient
     store: Store
+    worker: asyncio.Task[None] | None = None
     _events: int = field(default=0)
+
+    async def stop_worker(self) -> None:
+        if self.worker is not None:
+            await self.bot.work.stop()
+            await self.worker
+            self.worker = None
 
     # -- sending signed requests ------------------------------------------------------
     async def send(
@@ -236,9 +243,17 @@ class Harness:
 
     # -- waiting ------------------------------------------------------------------------
     async def settle(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a bounded wait
-        """Wait (bounded) until no background work of the bot is left."""
+        """Wait (bounded) until every accepted job is done and no background work is left.
+
+        Jobs are queued before Slack's ack, so once a request has returned, its job is
+        counted here. The queue is polled: a job may be finishing in another process."""
         async with asyncio.timeout(timeout):
-            await self.bot.background.idle()
+            while True:
+                await self.bot.background.idle()
+                stats = await self.bot.queue.stats()
+                if stats.waiting == 0 and stats.pending == 0 and not self.bot.background.tasks:
+                    return
+                await asyncio.sleep(0.01)
 
     async def answers(
         self, count: int = 1, *, thread_ts: str | None = None
@@ -294,8 +309,14 @@ async def start_bot(
     started: list[Harness] = []
 
     async def start(
-        *, store: Store | None = None, bot_options: dict[str, Any] | None = None, **overrides: Any
+        *,
+        store: Store | None = None,
+        bot_options: dict[str, Any] | None = None,
+        worker: bool = True,
+        **overrides: Any,
     ) -> Harness:
+        """`worker=False`: events are queued but nobody answers them (until
+        `harness.worker` is started)."""
         store = store or redis_store
         settings = slack_settings(slack_api, **overrides)
         pipeline = make_pipeline(meibel_server, store)
@@ -310,6 +331,8 @@ async def start_bot(
         server.start()
         http = httpx.AsyncClient(base_url=server.url, timeout=10.0)
         harness = Harness(slack_api, meibel_server, bot, server, http, store)
+        if worker:
+            harness.worker = asyncio.create_task(bot.work.run())
         started.append(harness)
         return harness
 
@@ -326,6 +349,7 @@ async def start_bot(
         for harness in started:
             await harness.http.aclose()
             await harness.server.stop()
+            await harness.stop_worker()
             await harness.bot.background.drain(grace_seconds=5)
             await harness.bot.responder.pipeline.meibel.aclose()  # type: ignore[attr-defined]
 

@@ -1,0 +1,176 @@
+"""The worker side: every Slack process runs queued Slack jobs and answers them in Slack.
+
+A job may be run twice (its worker died before acknowledging it); each handler reads the
+job's journal first and reuses what the earlier run showed, so a user never sees a second
+"asked" line or a second answer (see journal.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from slack_bolt.context.respond.async_respond import AsyncRespond
+
+from adapters.slack.inbound import reply_to
+from adapters.slack.jobs import ASK, CLICK, POST, ClickWork, PostWork
+from adapters.slack.journal import ASKED, Journal
+from adapters.slack.posting import Whisper
+from adapters.slack.responder import Progress
+from adapters.slack.texts import shorten
+from adapters.slack.threads import is_bot_thread
+from bot.domain import Answer, Question
+from bot.metrics import Metrics
+from bot.store.base import StoreError
+from bot.work import Handler, Job, dispatch
+
+if TYPE_CHECKING:
+    from adapters.slack.app import SlackBot
+
+log = logging.getLogger(__name__)
+
+TITLE_CHARS = 60
+
+
+class SlackWork:
+    """Runs the Slack jobs of one process until stopped."""
+
+    def __init__(self, *, bot: SlackBot) -> None:
+        self.bot = bot
+
+    def handler(self) -> Handler:
+        return dispatch({POST: self.answer_post, ASK: self.answer_ask, CLICK: self.answer_click})
+
+    async def run(self) -> None:
+        """Take jobs until `stop`; at most WORKER_CONCURRENCY answers at once."""
+        await self.bot.queue.run(self.handler(), concurrency=self.bot.fleet.concurrency)
+
+    async def stop(self) -> None:
+        """Take no new jobs; give answers in flight SHUTDOWN_GRACE_SECONDS; leave the rest
+        in the queue for the next worker."""
+        await self.bot.queue.stop(grace_seconds=self.bot.fleet.grace_seconds)
+
+    async def refresh_gauges(self, metrics: Metrics) -> None:
+        """Queue depth, pending and in-flight answers, read when /metrics is scraped."""
+        stats = await self.bot.queue.stats()
+        metrics.queue_waiting.set(stats.waiting)
+        metrics.queue_pending.set(stats.pending)
+        metrics.in_flight.set(stats.in_flight)
+
+    # -- the jobs --------------------------------------------------------------------------
+    async def answer_post(self, job: Job) -> None:
+        """A message addressed to the bot: answered in its thread."""
+        bot = self.bot
+        work = PostWork.of(job)
+        question = work.question
+        journal = await self._journal(job)
+        whisper = bot.ephemeral(
+            channel=question.channel, user=question.user, thread_ts=work.whisper_thread
+        )
+        if work.assistant:
+            title = None if journal.rerun else await self._title(question)
+            progress = Progress(react_to=work.react_to, assistant=True, title=title)
+        else:
+            progress = Progress(react_to=work.react_to)
+        answer = await bot.responder.respond(
+            question, progress=progress, whisper=whisper, files=work.files, journal=journal
+        )
+        _log_answered(job, answer)
+
+    async def answer_ask(self, job: Job) -> None:
+        """`/ask`: "<@user> asked: ..." as a new message, then the answer in its thread."""
+        bot, asked = self.bot, job.question
+        journal = await self._journal(job)
+        whisper = self._private(job.data.get("response_url"), asked, thread_ts=None)
+        ts = journal.get(ASKED)
+        if ts is None:
+            ts = await bot.post_asked(
+                channel=asked.channel, thread_ts=None, user=asked.user, text=asked.text,
+                whisper=whisper,
+            )  # fmt: skip
+            if ts is None:
+                return  # refused; the user was told how to fix it
+            await journal.note(**{ASKED: ts})
+        question = asked.model_copy(
+            update={
+                "thread": ts,
+                "reply_to": reply_to(
+                    channel=asked.channel,
+                    thread_ts=ts,
+                    message_ts=ts,
+                    team=asked.reply_to.get("team"),
+                ),
+            }
+        )
+        answer = await bot.responder.respond(
+            question, progress=Progress(react_to=ts), whisper=whisper, journal=journal
+        )
+        _log_answered(job, answer)
+
+    async def answer_click(self, job: Job) -> None:
+        """A follow-up, call to action or "Try again": asked in the clicked message's
+        thread and session, as the clicker."""
+        bot = self.bot
+        work = ClickWork.of(job)
+        question = work.question
+        journal = await self._journal(job)
+        # Only the bot's refusal to post needs the response_url: it works without membership.
+        refused = self._private(work.response_url, question, thread_ts=question.thread)
+        react_to = work.message_ts
+        if not work.retry:
+            asked = journal.get(ASKED)
+            if asked is None:
+                asked = await bot.post_asked(
+                    channel=question.channel,
+                    thread_ts=question.thread,
+                    user=question.user,
+                    text=work.shown,
+                    whisper=refused,
+                )
+                if asked is None:
+                    return
+                await journal.note(**{ASKED: asked})
+            react_to = asked
+        question = question.model_copy(
+            update={"reply_to": {**question.reply_to, "message_ts": react_to}}
+        )
+        # In a DM thread the assistant status is the natural sign; outside assistant
+        # threads Slack refuses it, and the reaction is used instead.
+        progress = Progress(react_to=react_to, assistant=question.channel.startswith("D"))
+        answer = await bot.responder.respond(
+            question, progress=progress, whisper=refused, journal=journal
+        )
+        _log_answered(job, answer)
+
+    # -- helpers ---------------------------------------------------------------------------
+    async def _journal(self, job: Job) -> Journal:
+        log.info("answering %s", job.describe())
+        return await Journal.open(self.bot.queue.posted, job)
+
+    def _private(
+        self, response_url: str | None, question: Question, *, thread_ts: str | None
+    ) -> Whisper:
+        """A private note through the command's or click's response_url (it works where the
+        bot is not a member), else an ephemeral message."""
+        if response_url:
+            return self.bot.responder_url(AsyncRespond(response_url=response_url))
+        return self.bot.ephemeral(channel=question.channel, user=question.user, thread_ts=thread_ts)
+
+    async def _title(self, question: Question) -> str | None:
+        """An assistant thread's title, from its first question."""
+        try:
+            first = not await is_bot_thread(self.bot.store, question.thread_key)
+        except StoreError:
+            first = False
+        return shorten(question.text, TITLE_CHARS) if first and question.text else None
+
+
+def _log_answered(job: Job, answer: Answer | None) -> None:
+    if answer is None:
+        return
+    log.info(
+        "answered %s kind=%s signal_id=%s",
+        job.describe(),
+        answer.kind.value,
+        answer.signal_id or "-",
+    )
