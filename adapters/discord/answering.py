@@ -7,9 +7,12 @@ from collections.abc import Sequence
 
 import discord
 
-from adapters.discord.delivery import Target, send_all, typing_in
-from adapters.discord.final import prepare
-from adapters.discord.question_files import NEEDS_STREAMING, fetch_files, not_sent
+from adapters.discord.delivery import Sent, Target, send_all, typing_in
+from adapters.discord.final import Answered, prepare
+from adapters.discord.jobs import FileRef
+from adapters.discord.journal import Journal
+from adapters.discord.live import LiveAnswer
+from adapters.discord.question_files import NEEDS_STREAMING, Download, fetch_files, not_sent
 from adapters.discord.render import render_notice
 from adapters.discord.services import Services
 from adapters.discord.streaming import stream_answer
@@ -31,30 +34,37 @@ class Answerer:
         *,
         typing_channel: discord.abc.Messageable | None,
         targets: Sequence[Target],
-        attachments: Sequence[discord.Attachment] = (),
-    ) -> bool:
-        """Answer and post (streamed, or whole when streaming is off); True when the whole
-        answer was posted somewhere. Attached files go to the agent when they can; the
-        others are named in a note under the answer."""
+        files: Sequence[FileRef] = (),
+        download: Download | None = None,
+        shown: Sequence[Sent] = (),
+        journal: Journal | None = None,
+    ) -> Answered:
+        """Answer and post (streamed, or whole when streaming is off). Attached files go
+        to the agent when they can (fetched with `download`); the others are named in a
+        note under the answer. `shown`: messages an earlier run posted, edited into this
+        answer rather than posted again."""
         services = self.services
+        live = LiveAnswer(targets, shown=shown, journal=journal)
         if services.streaming:
-            async with typing_in(typing_channel if attachments else None):
-                fetched = await fetch_files(attachments, services.attachments)
+            async with typing_in(typing_channel if files else None):
+                fetched = await fetch_files(files, services.attachments, download=_need(download))
             return await stream_answer(
                 services,
                 question,
                 files=fetched.files,
                 note=skipped_note(fetched.skipped),
                 typing_channel=typing_channel,
-                targets=targets,
+                live=live,
             )
-        note = skipped_note(not_sent(attachments, NEEDS_STREAMING))
+        note = skipped_note(not_sent(files, NEEDS_STREAMING))
         async with typing_in(typing_channel):
             answer = await services.pipeline.ask(question)
         if note:
             answer = replies.with_note(answer, note)
         ready = await prepare(services, question.thread_key, answer)
-        return await send_all(ready.render, targets)
+        if live.posted and await live.finish(ready.render()):
+            return Answered(True, ready.answer)
+        return Answered(await send_all(ready.render, live.remaining_targets), ready.answer)
 
     async def notify(self, text: str, targets: Sequence[Target]) -> bool:
         """Post a short notice (refusal, failure, confirmation)."""
@@ -81,3 +91,9 @@ class Answerer:
 
 def thread_marker(thread_id: int) -> str:
     return f"thread:{thread_id}"
+
+
+def _need(download: Download | None) -> Download:
+    if download is None:
+        raise ValueError("files to fetch, but no way to download them")
+    return download

@@ -9,6 +9,7 @@ from typing import Any
 import discord
 
 from adapters.discord.client import MeibelDiscordClient
+from adapters.discord.intake import Intake
 from adapters.discord.services import Services
 from adapters.discord.settings import DiscordSettings
 from bot.attachments import AttachmentPolicy
@@ -55,15 +56,20 @@ def services_of(runtime: Runtime, settings: DiscordSettings) -> Services:
 
 
 class DiscordRunner:
-    """Runs the client until cancelled; without the privileged intent, runs again without it.
+    """Runs the gateway client until cancelled or closed; without the privileged intent,
+    runs again without it.
 
     `client` is the client of the current attempt; `ready` is set once it is connected.
     """
 
-    def __init__(self, *, services: Services, settings: DiscordSettings, **options: Any) -> None:
+    def __init__(
+        self, *, services: Services, settings: DiscordSettings, intake: Intake, **options: Any
+    ) -> None:
         self.services = services
         self.settings = settings
+        self.intake = intake
         self.options = options
+        self.closing = False
         self.message_content = settings.needs_message_content
         self.client: MeibelDiscordClient | None = None
         self.ready = asyncio.Event()
@@ -74,6 +80,7 @@ class DiscordRunner:
             client = MeibelDiscordClient(
                 services=self.services,
                 settings=self.settings,
+                intake=self.intake,
                 message_content=self.message_content,
                 **self.options,
             )
@@ -88,3 +95,11 @@ class DiscordRunner:
                     raise  # nothing else privileged is asked for: a real misconfiguration
                 log.warning(CONTENT_INTENT_REFUSED)
                 self.message_content = False
+            if self.closing:
+                return
+
+    async def close(self) -> None:
+        """Disconnect from the gateway: no new events, so no new work, from here on."""
+        self.closing = True
+        if self.client is not None:
+            await self.client.close()

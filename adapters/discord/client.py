@@ -1,4 +1,4 @@
-"""The discord.py client: commands, message events and button clicks, wired to the handlers."""
+"""The gateway client: commands, message events and button clicks, wired to intake."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from adapters.discord import texts
 from adapters.discord.access import AllowList
 from adapters.discord.answering import Answerer
 from adapters.discord.buttons import register_buttons, reply_privately
+from adapters.discord.intake import Intake
 from adapters.discord.interactions import InteractionHandlers
 from adapters.discord.messages import MessageHandler
 from adapters.discord.services import Services
@@ -49,6 +50,7 @@ class MeibelDiscordClient(discord.AutoShardedClient):
         *,
         services: Services,
         settings: DiscordSettings,
+        intake: Intake,
         message_content: bool,
         **options: Any,
     ) -> None:
@@ -68,11 +70,14 @@ class MeibelDiscordClient(discord.AutoShardedClient):
             roles=settings.discord_allowed_role_ids,
         )
         answerer = Answerer(services)
-        self.meibel_buttons = InteractionHandlers(client=self, answerer=answerer, allow=allow)
+        self.meibel_buttons = InteractionHandlers(
+            client=self, answerer=answerer, allow=allow, intake=intake
+        )
         self.messages = MessageHandler(
             client=self,
             answerer=answerer,
             allow=allow,
+            intake=intake,
             reply_without_mention=settings.discord_reply_without_mention,
         )
         self.tree = CommandTree(self)

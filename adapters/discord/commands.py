@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
+from collections.abc import Coroutine
 from typing import Any
 
 import discord
 
-from adapters.discord.app import DiscordRunner, invite_url, services_of
+from adapters.discord.app import invite_url, services_of
 from adapters.discord.client import without_voice_warnings
+from adapters.discord.process import DiscordProcess, FleetOptions
+from adapters.discord.redact import redact_discord_secrets
 from adapters.discord.settings import DiscordSettings, load_discord_settings
 from bot.check import CheckReport, mask
-from bot.logs import RedactSecrets, configure_logging
+from bot.logs import configure_logging
 from bot.runtime import Runtime, open_runtime
 from bot.settings import SettingsError, meibel_problems
 from bot.store import StoreError
@@ -54,12 +58,19 @@ def discord_settings() -> DiscordSettings:
 
 
 async def serve(runtime: Runtime) -> None:
-    """Run the Discord bot until cancelled (used by `meibel-bot run` and `discord`)."""
+    """Run the Discord bot until cancelled (used by `meibel-bot run` and `discord`); on
+    cancellation, stop gracefully: no new questions, answers in flight finished (up to
+    SHUTDOWN_GRACE_SECONDS), the rest left queued."""
     settings = discord_settings()
-    redact_token(settings.token)
-    runner = DiscordRunner(services=services_of(runtime, settings), settings=settings)
+    redact_discord_secrets(settings.token)
+    process = DiscordProcess(
+        services=services_of(runtime, settings),
+        settings=settings,
+        fleet=FleetOptions.of(runtime.settings),
+        meibel=runtime.meibel,
+    )
     try:
-        await runner.run()
+        await process.run()
     except discord.LoginFailure:
         raise SettingsError([TOKEN_REFUSED]) from None
 
@@ -78,7 +89,7 @@ async def cmd_discord(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, secrets=secrets)
     try:
         async with open_runtime(settings) as runtime:
-            await serve(runtime)
+            await until_signalled(serve(runtime))
     except SettingsError as exc:
         return _fail(exc.problems)
     except StoreError as exc:
@@ -164,10 +175,31 @@ async def check_connection(settings: DiscordSettings, report: CheckReport) -> No
     report.ok(f"invite URL: {invite_url(application.id)}")
 
 
-def redact_token(token: str) -> None:
-    """Keep the Discord token out of every log line, whoever configured the logging."""
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactSecrets([token]))
+async def until_signalled(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` until it ends or SIGTERM/SIGINT arrives; a signal cancels it, which
+    stops it gracefully, and then returns normally (exit code 0)."""
+    task = asyncio.create_task(work)
+    loop = asyncio.get_running_loop()
+    stopping = False
+
+    def stop(signum: signal.Signals) -> None:
+        nonlocal stopping
+        if not stopping:
+            log.info("%s received: stopping gracefully", signum.name)
+        stopping = True
+        task.cancel()
+
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for signum in signals:
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not stopping:
+            raise  # cancelled from outside, not by a signal
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
 
 
 def _fail(problems: list[str], *, code: int = 2) -> int:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import discord
 
+from adapters.discord.journal import Journal
 from adapters.discord.render import DiscordMessage
 
 log = logging.getLogger(__name__)
@@ -20,12 +21,29 @@ NO_PINGS = discord.AllowedMentions.none()
 TYPING_REFRESH_SECONDS = 8.0
 
 
+class Editable(Protocol):
+    """A posted message the bot can change: discord.py's messages, or one known by id."""
+
+    async def edit(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    async def delete(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A message the bot posted: how to reach it again (`ref`, for the journal) and the
+    message itself (to edit or delete it)."""
+
+    ref: str
+    message: Editable
+
+
 class Target(Protocol):
     """Somewhere a message can be posted."""
 
     name: str
 
-    async def send(self, message: DiscordMessage) -> discord.Message: ...
+    async def send(self, message: DiscordMessage) -> Sent: ...
 
 
 def send_kwargs(message: DiscordMessage) -> dict[str, Any]:
@@ -43,37 +61,70 @@ def send_kwargs(message: DiscordMessage) -> dict[str, Any]:
     return kwargs
 
 
+def channel_ref(channel_id: int, message_id: int) -> str:
+    return f"c{channel_id}/{message_id}"
+
+
+def webhook_ref(message_id: int) -> str:
+    return f"w{message_id}"
+
+
 @dataclass(slots=True)
 class ChannelTarget:
     """A channel, thread or DM; the first message may reply to the user's message."""
 
     channel: discord.abc.Messageable
-    reference: discord.Message | None = None
+    reference: discord.MessageReference | discord.Message | None = None
     name: str = "channel"
 
-    async def send(self, message: DiscordMessage) -> discord.Message:
+    async def send(self, message: DiscordMessage) -> Sent:
         kwargs = send_kwargs(message)
-        if self.reference is not None:
-            kwargs["reference"] = self.reference.to_reference(fail_if_not_exists=False)
+        reference = self.reference
+        if isinstance(reference, discord.Message):
+            reference = reference.to_reference(fail_if_not_exists=False)
+        if reference is not None:
+            kwargs["reference"] = reference
             kwargs["mention_author"] = False
             self.reference = None  # only the first part of an answer replies
-        return await self.channel.send(**kwargs)
+        sent = await self.channel.send(**kwargs)
+        return Sent(channel_ref(sent.channel.id, sent.id), sent)
 
 
 @dataclass(slots=True)
 class FollowupTarget:
     """The interaction's webhook: works without channel permissions, for 15 minutes."""
 
-    interaction: discord.Interaction[Any]
+    webhook: discord.Webhook
     ephemeral: bool = False
     name: str = "interaction"
 
-    async def send(self, message: DiscordMessage) -> discord.Message:
+    async def send(self, message: DiscordMessage) -> Sent:
         kwargs = send_kwargs(message)
         if self.ephemeral:
             kwargs["ephemeral"] = True
-        sent: discord.Message = await self.interaction.followup.send(wait=True, **kwargs)
+        sent: discord.WebhookMessage = await self.webhook.send(wait=True, **kwargs)
+        return Sent(webhook_ref(sent.id), sent)
+
+
+@dataclass(slots=True)
+class JournaledTarget:
+    """A target whose every posted message is noted in the job's journal."""
+
+    target: Target
+    journal: Journal
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.name = self.name or self.target.name
+
+    async def send(self, message: DiscordMessage) -> Sent:
+        sent = await self.target.send(message)
+        await self.journal.posted(sent.ref)
         return sent
+
+
+def journaled(targets: Sequence[Target], journal: Journal) -> list[Target]:
+    return [JournaledTarget(target, journal) for target in targets]
 
 
 Renderer = Callable[[], list[DiscordMessage]]

@@ -27,6 +27,14 @@ class Ready:
         return render(self.answer, self.keys)
 
 
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """How answering went: whether the whole answer was posted, and the answer itself."""
+
+    posted: bool
+    answer: Answer
+
+
 def render(answer: Answer, keys: ButtonKeys) -> list[DiscordMessage]:
     """A real answer in full; a hint or a failure as a short notice."""
     if answer.ok:

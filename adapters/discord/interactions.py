@@ -1,22 +1,24 @@
-"""Slash commands, the "Ask Meibel" context menu and button clicks.
+"""Slash commands, the "Ask Meibel" context menu and button clicks: the intake side.
 
-Every interaction is acknowledged within Discord's 3 seconds (a deferral, a public line or
-a private reply), claimed once in the store, and checked against the allow-lists before
-anything is answered.
+Every interaction is checked against the allow-lists, then its question is queued, then
+Discord is acknowledged (a deferral, or the public "asked" line of a click), all within
+Discord's 3 seconds; a worker (adapters.discord.work) answers through the interaction's
+webhook. A second delivery of the same interaction is the same job: queued once.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
-from typing import Any, Literal
+from collections.abc import Awaitable, Sequence
+from typing import Any
 
 import discord
 
 from adapters.discord import texts
 from adapters.discord.access import AllowList
+from adapters.discord.acks import Ack
 from adapters.discord.answering import Answerer
-from adapters.discord.delivery import NO_PINGS, ChannelTarget, FollowupTarget, Target
+from adapters.discord.delivery import NO_PINGS
 from adapters.discord.inbound import (
     Place,
     interaction_event_id,
@@ -24,19 +26,21 @@ from adapters.discord.inbound import (
     thread_name,
     to_question,
 )
+from adapters.discord.intake import Intake, Verdict
+from adapters.discord.jobs import INTERACTION_JOB, InteractionWork, file_refs, job_id
 from adapters.discord.payloads import load_button
 from adapters.discord.places import resolve_place
 from adapters.discord.question_files import question_text
 from bot import replies
 from bot.domain import ThreadKey
 from bot.store.base import StoreError
+from bot.work import Job
 
 log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[Any]
-Files = tuple[discord.Attachment, ...]
-# Threads the bot opens stay open for a day without messages (the Discord default is 3).
-THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440
+Files = Sequence[discord.Attachment]
+ALREADY_ACKNOWLEDGED = 40060  # a second delivery of an interaction we answered
 
 
 def messageable(channel: object) -> discord.abc.Messageable | None:
@@ -46,10 +50,13 @@ def messageable(channel: object) -> discord.abc.Messageable | None:
 class InteractionHandlers:
     """What each command and button does; the client's `meibel_buttons` is one of these."""
 
-    def __init__(self, *, client: discord.Client, answerer: Answerer, allow: AllowList) -> None:
+    def __init__(
+        self, *, client: discord.Client, answerer: Answerer, allow: AllowList, intake: Intake
+    ) -> None:
         self.client = client
         self.answerer = answerer
         self.allow = allow
+        self.intake = intake
 
     # -- entry points -------------------------------------------------------------------
     async def ask(
@@ -74,7 +81,7 @@ class InteractionHandlers:
             await self._private(interaction, texts.NO_TEXT_IN_MESSAGE)
             return
         header = texts.asked_about(interaction.user.id, message.jump_url, text)
-        flow = self._ask(interaction, text, header=header, files=tuple(message.attachments))
+        flow = self._ask(interaction, text, header=header, files=message.attachments)
         await self._guarded(interaction, flow)
 
     async def new(self, interaction: Interaction) -> None:
@@ -94,60 +101,16 @@ class InteractionHandlers:
         self, interaction: Interaction, text: str, *, header: str, files: Files = ()
     ) -> None:
         place = await self._admit(interaction)
-        if place is None or not await self._defer(interaction):
+        if place is None:
             return
-        channel = messageable(interaction.channel)
-        if place.thread is not None:
-            await self._answer(interaction, place.key(), text, channel=channel, files=files)
-        elif text.strip():
-            await self._ask_in_new_thread(interaction, place, text=text, header=header, files=files)
-        else:  # nothing to ask: the hint, right here, and no empty thread
-            key = place.key(str(interaction.id))
-            await self._answer(interaction, key, text, channel=channel, files=files)
-
-    async def _ask_in_new_thread(
-        self, interaction: Interaction, place: Place, *, text: str, header: str, files: Files
-    ) -> None:
-        # The public answer to the command shows the question; the thread hangs off it.
-        anchor: discord.Message | None = None
-        try:
-            anchor = await interaction.edit_original_response(
-                content=header, allowed_mentions=NO_PINGS
-            )
-        except discord.HTTPException as exc:
-            log.warning("could not show the question (status %s)", exc.status)
-        channel = messageable(interaction.channel)
-        outcome = await open_thread(anchor, name=thread_name(text)) if anchor else None
-        if isinstance(outcome, discord.Thread):
-            await self.answerer.remember_thread(
-                place.tenant, thread_id=outcome.id, parent_id=place.channel
-            )
-            key = place.key(str(outcome.id))
-            targets: list[Target] = [
-                ChannelTarget(outcome, name="thread"),
-                FollowupTarget(interaction),
-            ]
-            question = to_question(
-                key,
-                user=interaction.user.id,
-                text=text,
-                event_id=interaction_event_id(interaction),
-                reply_to={**reply_to(interaction), "thread_id": str(outcome.id)},
-            )
-            await self.answerer.answer(
-                question, typing_channel=outcome, targets=targets, attachments=files
-            )
-            return
-        note = (
-            texts.NO_THREAD_PERMISSION
-            if isinstance(outcome, discord.Forbidden)
-            else texts.NO_THREAD
-        )
-        await self.answerer.notify(note, [FollowupTarget(interaction)])
-        # Without a thread, the answer's own message anchors the conversation for buttons.
-        anchor_id = anchor.id if anchor is not None else interaction.id
-        key = place.key(str(anchor_id))
-        await self._answer(interaction, key, text, channel=channel, files=files)
+        # In a plain channel the answer opens a thread; until then the interaction's id
+        # keys the conversation (and keeps it if no thread can be opened). A blank
+        # question gets the hint right here, and no empty thread.
+        open_thread = place.thread is None and bool(text.strip())
+        key = place.key(None if place.thread else str(interaction.id))
+        job = self._job(interaction, key, text, open_thread=open_thread, header=header, files=files)
+        if await self._queue(interaction, job):
+            await self._acknowledge(interaction, job, self._defer(interaction))
 
     async def _new(self, interaction: Interaction) -> None:
         place = await self._admit(interaction)
@@ -178,30 +141,37 @@ class InteractionHandlers:
         if payload is None:
             await self._private(interaction, texts.BUTTON_EXPIRED)
             return
-        try:
-            # Acknowledges the click at once and shows who asked, before the agent works.
-            await interaction.response.send_message(
+        job = self._job(interaction, payload.thread_key(place.tenant), payload.text)
+        if await self._queue(interaction, job):
+            # Acknowledges the click and shows who asked, before the agent works.
+            shown = interaction.response.send_message(
                 texts.asked_by(interaction.user.id, payload.text), allowed_mentions=NO_PINGS
             )
-        except discord.NotFound:
-            await self._expired(interaction)
-            return
-        channel = messageable(interaction.channel)
-        await self._answer(
-            interaction, payload.thread_key(place.tenant), payload.text, channel=channel
-        )
+            await self._acknowledge(interaction, job, shown)
 
     # -- helpers ------------------------------------------------------------------------
-    async def _answer(
+    def _job(
         self,
         interaction: Interaction,
         key: ThreadKey,
         text: str,
         *,
-        channel: discord.abc.Messageable | None,
+        open_thread: bool = False,
+        header: str = "",
         files: Files = (),
-    ) -> None:
-        """Answer through the interaction, or in the channel once its token has expired."""
+    ) -> Job:
+        work = InteractionWork(
+            application_id=interaction.application_id,
+            token=interaction.token,
+            interaction_id=interaction.id,
+            channel_id=interaction.channel_id or 0,
+            guild_id=interaction.guild_id,
+            user_id=interaction.user.id,
+            open_thread=open_thread,
+            header=header if open_thread else "",
+            thread_name=thread_name(text) if open_thread else "",
+            files=file_refs(files),
+        )
         question = to_question(
             key,
             user=interaction.user.id,
@@ -209,17 +179,48 @@ class InteractionHandlers:
             event_id=interaction_event_id(interaction),
             reply_to=reply_to(interaction),
         )
-        targets: list[Target] = [FollowupTarget(interaction)]
-        if channel is not None:
-            targets.append(ChannelTarget(channel))
-        answered = await self.answerer.answer(
-            question, typing_channel=channel, targets=targets, attachments=files
+        return Job.accept(
+            id=job_id(interaction.guild_id, interaction.id),
+            kind=INTERACTION_JOB,
+            question=question,
+            data=work.to_data(),
         )
-        if not answered:
-            log.error("could not post the answer in %s anywhere", key)
+
+    async def _queue(self, interaction: Interaction, job: Job) -> bool:
+        """Queue the job; when that is refused, tell the user privately why."""
+        verdict = await self.intake.accept(job)
+        if verdict is Verdict.QUEUED:
+            return True
+        await self._private(interaction, self.intake.refusal(verdict))
+        return False
+
+    async def _acknowledge(
+        self, interaction: Interaction, job: Job, ack: Awaitable[object]
+    ) -> None:
+        """Acknowledge Discord, and note how that went for the worker answering."""
+        outcome = Ack.DONE
+        try:
+            await ack
+        except discord.NotFound:
+            await self._expired(interaction)
+            outcome = Ack.GONE
+        except discord.HTTPException as exc:
+            if exc.code == ALREADY_ACKNOWLEDGED:
+                log.info("interaction %s was delivered again; queued once", interaction.id)
+                return  # the first delivery's acknowledgement stands
+            # Unknown whether Discord took it: note nothing, so the worker answers anyway
+            # (through the channel if the webhook does not work).
+            log.warning(
+                "could not acknowledge interaction %s (status %s)", interaction.id, exc.status
+            )
+            return
+        await self.intake.acks.record(job.tenant, interaction.id, outcome)
+
+    async def _defer(self, interaction: Interaction) -> None:
+        await interaction.response.defer(thinking=True)
 
     async def _admit(self, interaction: Interaction) -> Place | None:
-        """The place to answer in, or None once refused (privately) or seen before."""
+        """The place to answer in, or None once refused (privately)."""
         place = await resolve_place(
             self.client,
             self.answerer,
@@ -227,22 +228,8 @@ class InteractionHandlers:
             channel_id=interaction.channel_id,
             guild_id=interaction.guild_id,
         )
-        if place is None:
+        if place is None or interaction.channel_id is None:
             await self._private(interaction, texts.CANNOT_ANSWER_HERE)
-            return None
-        services = self.answerer.services
-        try:
-            first = await services.store.claim_event(
-                place.tenant,
-                interaction_event_id(interaction),
-                ttl_seconds=services.event_ttl_seconds,
-            )
-        except StoreError as exc:
-            log.warning("could not claim interaction %s: %s", interaction.id, exc)
-            await self._private(interaction, replies.STORE_UNAVAILABLE.text)
-            return None
-        if not first:
-            log.info("interaction %s was already handled", interaction.id)
             return None
         refusal = self.allow.refusal(place, roles=role_ids(interaction.user))
         if refusal is not None:
@@ -250,17 +237,6 @@ class InteractionHandlers:
             await self._private(interaction, refusal)
             return None
         return place
-
-    async def _defer(self, interaction: Interaction) -> bool:
-        try:
-            await interaction.response.defer(thinking=True)
-        except discord.NotFound:
-            await self._expired(interaction)
-            return False
-        except discord.HTTPException as exc:
-            log.warning("could not defer interaction %s (status %s)", interaction.id, exc.status)
-            return False
-        return True
 
     async def _expired(self, interaction: Interaction) -> None:
         """The interaction is gone (answered too late): say so in the channel instead."""
@@ -298,24 +274,8 @@ class InteractionHandlers:
 
 
 def reply_to(interaction: Interaction) -> dict[str, str]:
-    """Where the answer goes, for logs and for a queue that may answer later."""
+    """Where the answer goes (ids only: the token stays in the job's data), for logs."""
     return {
         "interaction_id": str(interaction.id),
         "channel_id": str(interaction.channel_id or ""),
     }
-
-
-async def open_thread(
-    message: discord.Message, *, name: str
-) -> discord.Thread | discord.HTTPException:
-    """A public thread from the message, or why Discord refused to open it."""
-    try:
-        return await message.create_thread(name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)
-    except discord.HTTPException as exc:
-        log.warning(
-            "could not open a thread in channel %s (status %s, code %s)",
-            message.channel.id,
-            exc.status,
-            exc.code,
-        )
-        return exc

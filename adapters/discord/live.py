@@ -16,7 +16,8 @@ from typing import Any
 import discord
 
 from adapters.discord import text as fmt
-from adapters.discord.delivery import NO_PINGS, Target
+from adapters.discord.delivery import NO_PINGS, Sent, Target
+from adapters.discord.journal import Journal
 from adapters.discord.render import CONTENT_LIMIT, DiscordMessage, split_text
 
 log = logging.getLogger(__name__)
@@ -49,17 +50,29 @@ def live_parts(text: str, status: str | None) -> list[str]:
 
 @dataclass(slots=True)
 class Shown:
-    message: discord.Message
-    content: str
+    sent: Sent
+    content: str  # "" for a message an earlier run posted: its content is not known
 
 
 class LiveAnswer:
-    """Posts and edits the answer's messages through the first target that takes them."""
+    """Posts and edits the answer's messages through the first target that takes them.
 
-    def __init__(self, targets: Sequence[Target]) -> None:
+    `shown`: messages an earlier run of the job posted; they are edited into this answer
+    rather than left behind. Deleted surplus messages are struck from the `journal`
+    (the targets note what they post themselves).
+    """
+
+    def __init__(
+        self,
+        targets: Sequence[Target],
+        *,
+        shown: Sequence[Sent] = (),
+        journal: Journal | None = None,
+    ) -> None:
         self.targets = list(targets)
         self.current = 0  # the target messages go to; moves on when one refuses
-        self.shown: list[Shown] = []
+        self.shown: list[Shown] = [Shown(sent, "") for sent in shown]
+        self.journal = journal
 
     @property
     def posted(self) -> bool:
@@ -94,15 +107,20 @@ class LiveAnswer:
             return False
         for surplus in self.shown[len(messages) :]:
             try:
-                await surplus.message.delete()
+                await surplus.sent.message.delete()
+            except discord.NotFound:
+                pass  # gone already: nothing left to show
             except discord.HTTPException as exc:
                 log.warning("could not delete a surplus live message (status %s)", exc.status)
+                continue
+            if self.journal is not None:
+                await self.journal.deleted(surplus.sent.ref)
         del self.shown[len(messages) :]
         return True
 
     async def _edit(self, shown: Shown, message: DiscordMessage, *, strict: bool = False) -> None:
         try:
-            shown.message = await shown.message.edit(**edit_kwargs(message))
+            await shown.sent.message.edit(**edit_kwargs(message))
         except discord.HTTPException as exc:
             log.warning("discord refused an edit of the live answer (status %s)", exc.status)
             if strict:

@@ -1,4 +1,9 @@
-"""Messages: @mentions, replies in the bot's threads, and DMs."""
+"""Messages: @mentions, replies in the bot's threads, and DMs: the intake side.
+
+A message for the bot is checked against the allow-lists and queued on receipt; a worker
+(adapters.discord.work) answers it. A message Discord delivers twice is the same job,
+queued once.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +14,22 @@ import discord
 from adapters.discord import texts
 from adapters.discord.access import AllowList
 from adapters.discord.answering import Answerer
-from adapters.discord.delivery import NO_PINGS, ChannelTarget, Target
+from adapters.discord.delivery import NO_PINGS, ChannelTarget
 from adapters.discord.inbound import (
     PLATFORM,
-    Place,
     message_event_id,
     role_ids,
     strip_mentions,
     thread_name,
     to_question,
 )
-from adapters.discord.interactions import open_thread
+from adapters.discord.intake import Intake, Verdict
+from adapters.discord.jobs import MESSAGE_JOB, MessageWork, file_refs, job_id
 from adapters.discord.places import resolve_place
 from adapters.discord.question_files import question_text
-from bot import replies
-from bot.domain import Tenant, ThreadKey
+from bot.domain import Tenant
 from bot.store.base import StoreError
+from bot.work import Job
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +44,13 @@ class MessageHandler:
         client: discord.Client,
         answerer: Answerer,
         allow: AllowList,
+        intake: Intake,
         reply_without_mention: bool,
     ) -> None:
         self.client = client
         self.answerer = answerer
         self.allow = allow
+        self.intake = intake
         self.reply_without_mention = reply_without_mention
 
     async def on_message(self, message: discord.Message) -> None:
@@ -77,14 +84,15 @@ class MessageHandler:
         if me is None:  # not connected (any more)
             return
         is_dm = message.guild is None
+        guild_id = message.guild.id if message.guild else None
         place = await resolve_place(
             self.client,
             self.answerer,
             channel=message.channel,
             channel_id=message.channel.id,
-            guild_id=message.guild.id if message.guild else None,
+            guild_id=guild_id,
         )
-        if place is None or not await self._claim(place, message):
+        if place is None:
             return
         refusal = self.allow.refusal(place, roles=role_ids(message.author))
         if refusal is not None:
@@ -99,64 +107,38 @@ class MessageHandler:
             message.attachments,
             streaming=self.answerer.services.streaming,
         )
-        if place.thread is None and text:
-            await self._answer_in_new_thread(message, place, text)
-            return
-        key = place.key(None if place.thread else str(message.id))
-        if not mentioned and not is_dm:  # a reply in the bot's thread: keep it known
-            await self.answerer.remember_thread(
-                place.tenant, thread_id=message.channel.id, parent_id=place.channel
-            )
-        await self._answer(message, key, text, targets=[ChannelTarget(message.channel, message)])
-
-    async def _answer_in_new_thread(
-        self, message: discord.Message, place: Place, text: str
-    ) -> None:
-        outcome = await open_thread(message, name=thread_name(text))
-        if isinstance(outcome, discord.Thread):
-            await self.answerer.remember_thread(
-                place.tenant, thread_id=outcome.id, parent_id=place.channel
-            )
-            targets: list[Target] = [
-                ChannelTarget(outcome, name="thread"),
-                ChannelTarget(message.channel, message),
-            ]
-            await self._answer(message, place.key(str(outcome.id)), text, targets=targets)
-            return
-        note = (
-            texts.NO_THREAD_PERMISSION
-            if isinstance(outcome, discord.Forbidden)
-            else texts.NO_THREAD
+        # In a plain channel the answer opens a thread from the message, which gets the
+        # message's id: the conversation's key is known now (and stays the message's if
+        # no thread can be opened). A blank mention gets the hint right there.
+        open_thread = place.thread is None and bool(text)
+        work = MessageWork(
+            channel_id=message.channel.id,
+            message_id=message.id,
+            guild_id=guild_id,
+            author_id=message.author.id,
+            open_thread=open_thread,
+            thread_name=thread_name(text) if open_thread else "",
+            remember_thread=not mentioned and not is_dm,
+            files=file_refs(message.attachments),
         )
-        here = ChannelTarget(message.channel, message)
-        if not await self.answerer.notify(note, [here]):
-            await self._tell_privately(
-                message.author, texts.NO_SEND_PERMISSION.format(channel=message.channel.id)
-            )
-            return
-        await self._answer(message, place.key(str(message.id)), text, targets=[here])
-
-    async def _answer(
-        self, message: discord.Message, key: ThreadKey, text: str, *, targets: list[Target]
-    ) -> None:
         question = to_question(
-            key,
+            place.key(None if place.thread else str(message.id)),
             user=message.author.id,
             text=text,
             event_id=message_event_id(message),
             reply_to={"channel_id": str(message.channel.id), "message_id": str(message.id)},
         )
-        typing_channel = targets[0].channel if isinstance(targets[0], ChannelTarget) else None
-        answered = await self.answerer.answer(
-            question,
-            typing_channel=typing_channel,
-            targets=targets,
-            attachments=message.attachments,
+        job = Job.accept(
+            id=job_id(guild_id, message.id),
+            kind=MESSAGE_JOB,
+            question=question,
+            data=work.to_data(),
         )
-        if not answered:
-            await self._tell_privately(
-                message.author, texts.NO_SEND_PERMISSION.format(channel=message.channel.id)
-            )
+        verdict = await self.intake.accept(job)
+        if verdict is Verdict.LIMITED:
+            await self._tell_privately(message.author, self.intake.refusal(verdict))
+        elif verdict is Verdict.UNAVAILABLE:
+            await self._post_or_tell(message, self.intake.refusal(verdict))
 
     async def _in_own_thread(self, message: discord.Message, *, bot_id: int) -> bool:
         """A message in a thread the bot opened, which it answers without a mention."""
@@ -174,20 +156,6 @@ class MessageHandler:
         except StoreError as exc:
             log.warning("could not check thread %s: %s", channel.id, exc)
             return False
-
-    async def _claim(self, place: Place, message: discord.Message) -> bool:
-        services = self.answerer.services
-        try:
-            first = await services.store.claim_event(
-                place.tenant, message_event_id(message), ttl_seconds=services.event_ttl_seconds
-            )
-        except StoreError as exc:
-            log.warning("could not claim message %s: %s", message.id, exc)
-            await self._post_or_tell(message, replies.STORE_UNAVAILABLE.text)
-            return False
-        if not first:
-            log.info("message %s was already handled", message.id)
-        return first
 
     async def _post_or_tell(self, message: discord.Message, text: str) -> None:
         """A notice where the message was, or privately when that is refused."""

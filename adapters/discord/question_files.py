@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
 import discord
 
 from adapters.discord import text as fmt
+from adapters.discord.jobs import FileRef
 from bot.attachments import AttachmentPolicy, Candidate
 from bot.meibel.client import FilePart
 
@@ -28,6 +29,10 @@ NEEDS_STREAMING = "files reach the agent only when streaming is on"
 ABOUT_THE_FILES = "What can you tell me about the attached files?"
 
 
+# Downloads a file's bytes from its url (discord.py's CDN download, in production).
+Download = Callable[[str], Awaitable[bytes]]
+
+
 @dataclass(slots=True)
 class Fetched:
     """The files for the agent and one reason per file left out."""
@@ -36,25 +41,24 @@ class Fetched:
     skipped: list[str] = field(default_factory=list)
 
 
-def shown_name(attachment: discord.Attachment) -> str:
+def shown_name(file: FileRef) -> str:
     """The file's name as the note shows it: one line, no Markdown of its own."""
-    return fmt.escape_inline(fmt.one_line(fmt.clean(attachment.filename))) or "file"
+    return fmt.escape_inline(fmt.one_line(fmt.clean(file.filename))) or "file"
 
 
-def question_text(text: str, attachments: Sequence[discord.Attachment], *, streaming: bool) -> str:
+def question_text(text: str, attachments: Sequence[object], *, streaming: bool) -> str:
     """The text to ask: the user's, or, for files without words, a question about them."""
     if text.strip() or not attachments or not streaming:
         return text
     return ABOUT_THE_FILES
 
 
-def not_sent(attachments: Sequence[discord.Attachment], reason: str) -> list[str]:
-    return [f"{shown_name(a)} ({reason})" for a in attachments]
+def not_sent(files: Sequence[FileRef], reason: str) -> list[str]:
+    return [f"{shown_name(f)} ({reason})" for f in files]
 
 
 async def fetch_files(
-    attachments: Sequence[discord.Attachment],
-    policy: AttachmentPolicy,
+    attachments: Sequence[FileRef], policy: AttachmentPolicy, *, download: Download
 ) -> Fetched:
     """Download what the policy accepts; name the rest and every failed download."""
     candidates = [
@@ -65,7 +69,7 @@ async def fetch_files(
     result = Fetched(skipped=skipped)
     for candidate in accepted:
         attachment = by_candidate[id(candidate)]
-        data = await _download(attachment)
+        data = await _download(attachment, download)
         if data is None:
             result.skipped.append(f"{candidate.filename} ({NOT_DOWNLOADED})")
         elif len(data) > policy.max_bytes:  # Discord's size was wrong: trust the bytes
@@ -75,10 +79,10 @@ async def fetch_files(
     return result
 
 
-async def _download(attachment: discord.Attachment) -> bytes | None:
+async def _download(attachment: FileRef, download: Download) -> bytes | None:
     try:
         async with asyncio.timeout(DOWNLOAD_TIMEOUT_SECONDS):
-            return await attachment.read()
+            return await download(attachment.url)
     except discord.HTTPException as exc:
         log.warning("could not download attachment %s (status %s)", attachment.id, exc.status)
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:

@@ -13,8 +13,8 @@ from collections.abc import AsyncGenerator, Sequence
 
 import discord
 
-from adapters.discord.delivery import Target, Typing, send_all
-from adapters.discord.final import Ready, prepare
+from adapters.discord.delivery import Typing, send_all
+from adapters.discord.final import Answered, Ready, prepare
 from adapters.discord.live import LiveAnswer, live_parts
 from adapters.discord.pacing import Pacer, Snapshot
 from adapters.discord.services import Services
@@ -32,10 +32,10 @@ async def stream_answer(
     files: Sequence[FilePart],
     note: str | None,
     typing_channel: discord.abc.Messageable | None,
-    targets: Sequence[Target],
-) -> bool:
-    """Answer as the agent writes; True when the whole answer was posted somewhere."""
-    live = LiveAnswer(targets)
+    live: LiveAnswer,
+) -> Answered:
+    """Answer as the agent writes, through `live`; says whether the whole answer was
+    posted somewhere."""
     typing = Typing(typing_channel)
     await typing.start()
 
@@ -52,9 +52,9 @@ async def stream_answer(
             answer = replies.with_note(answer, note)
         ready = await prepare(services, question.thread_key, answer)
         if not live.posted:  # the places that refused a live message had their chance
-            return await send_all(ready.render, live.remaining_targets)
+            return Answered(await send_all(ready.render, live.remaining_targets), ready.answer)
         await pacer.wait_turn()
-        return await _finish(live, ready, shown_text=shown_text)
+        return Answered(await _finish(live, ready, shown_text=shown_text), ready.answer)
     finally:
         pacer.cancel()
         await typing.stop()

@@ -63,3 +63,16 @@ def _quoted(head: str, question: str, *, limit: int) -> str:
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
     return text
+
+
+UNAVAILABLE = (
+    "I'm temporarily unavailable and couldn't take your question. Please try again in a minute."
+)
+
+
+def rate_limited(count: int, unit: str) -> str:
+    """The private note for someone over USER_RATE_LIMIT (`count` questions per `unit`)."""
+    return (
+        f"You've asked a lot in a short time: I answer up to {count} questions per {unit} "
+        "for each person. Please wait a little, then ask again."
+    )

@@ -159,12 +159,15 @@ async def test_a_store_that_cannot_be_reached_is_explained_not_ignored(
         payload = await fake_discord.slash(
             "ask", user=w.alice, channel_id=w.general_id, options={"question": "Store?"}
         )
-        assert await private_reply(fake_discord, payload) == replies.STORE_UNAVAILABLE.text
+        # The question could not be queued: said privately, and nothing left "thinking".
+        assert await private_reply(fake_discord, payload) == texts.UNAVAILABLE
+        callbacks = fake_discord.recorder.find("POST", r"/interactions/\d+/[^/]+/callback")
+        assert [c.json["type"] for c in callbacks] == [4]  # a message: no deferral
         await fake_discord.say("Store?", user=w.alice, channel_id=w.general_id, mention_bot=True)
         [note] = await fake_discord.recorder.wait_for(
             lambda c: c.matches("POST", rf"/channels/{w.general_id}/messages")
         )
-        assert text_of(note) == replies.STORE_UNAVAILABLE.text
+        assert text_of(note) == texts.UNAVAILABLE
         assert not meibel_server.chat_requests()
     finally:
         await dead.aclose()

@@ -6,11 +6,12 @@ import discord
 import pytest
 
 from adapters.discord.app import DiscordRunner
+from adapters.discord.process import DiscordProcess
 from bot.devserver import DevServer
 from tests.discord.fakes.gateway import MESSAGE_CONTENT
 from tests.discord.fakes.server import FakeDiscord
 from tests.discord.helpers import answer_in, thread_opened_in
-from tests.fixtures.discord import StartBot, discord_settings
+from tests.fixtures.discord import StartBot, discord_settings, fleet_options
 
 COMMANDS = ["ask", "new", "Ask Meibel"]
 
@@ -87,10 +88,15 @@ async def test_a_refused_token_stops_the_bot_with_a_login_failure(
     fake_discord: FakeDiscord, start_discord_bot: StartBot, meibel_server: DevServer
 ) -> None:
     bot = await start_discord_bot()  # for a working pipeline to hand to the second one
+    refused = discord_settings(fake_discord, discord_token="not-the-token")
     runner = DiscordRunner(
-        services=bot.runner.services,
-        settings=discord_settings(fake_discord, discord_token="not-the-token"),
+        services=bot.runner.services, settings=refused, intake=bot.process.intake
     )
     with pytest.raises(discord.LoginFailure):
         await runner.run()
     assert runner.client is not None and runner.client.is_closed()
+    # The whole process too (its worker logs in first), leaving nothing open.
+    process = DiscordProcess(services=bot.runner.services, settings=refused, fleet=fleet_options())
+    with pytest.raises(discord.LoginFailure):
+        await process.run()
+    assert process.rest_client.is_closed() and not process.working.is_set()
