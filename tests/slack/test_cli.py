@@ -88,7 +88,7 @@ async def test_check_without_slack_only_warns(clean_env: pytest.MonkeyPatch) -> 
     assert "Slack is not configured" in report.render()
 
 
-async def test_meibel_bot_slack_serves_http_and_stops_cleanly_on_sigterm(
+async def test_meibel_bot_slack_serves_http_and_finishes_its_answer_on_sigterm(
     clean_env: pytest.MonkeyPatch, tmp_path: Path, slack_api: FakeSlack, meibel_server: DevServer
 ) -> None:
     env = {
@@ -137,18 +137,27 @@ async def test_meibel_bot_slack_serves_http_and_stops_cleanly_on_sigterm(
             }
             body = json.dumps(event).encode()
             headers = {"Content-Type": "application/json", **signed_headers(body)}
+            meibel_server.hold_chats()
             response = await http.post("/slack/events", content=body, headers=headers)
             assert response.status_code == 200
-            # streamed (STREAMING is on by default) and finished with the native answer
-            [answer] = await slack_api.wait_for("chat.stopStream", timeout=20)
-            assert slack_api.message(answer["ts"]).thread_ts == "1710000009.000100"
-            assert "Hello from the CLI" in slack_api.message(answer["ts"]).markdown
+            await asyncio.wait_for(meibel_server.wait_for_in_flight(1), 10)
+        # SIGTERM with the answer in flight: no new events, the answer still arrives
         process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            while "stopping: no new events" not in "".join(log):
+                line = await process.stderr.readline()
+                assert line, f"meibel-bot slack exited early: {''.join(log)}"
+                log.append(line.decode())
+        meibel_server.release_chats()
         async with asyncio.timeout(20):
             rest = await process.stderr.read()
             code = await process.wait()
         log.append(rest.decode())
         assert code == 0, "".join(log)
+        # streamed (STREAMING is on by default) and finished with the native answer
+        [answer] = slack_api.calls_to("chat.stopStream")
+        assert slack_api.message(answer["ts"]).thread_ts == "1710000009.000100"
+        assert "Hello from the CLI" in slack_api.message(answer["ts"]).markdown
         assert BOT_TOKEN not in "".join(log)
     finally:
         if process.returncode is None:
