@@ -45,6 +45,19 @@ class Call:
 
 
 @dataclass(slots=True)
+class Hold:
+    """Requests matching `method` and `pattern` wait (recorded, unanswered) until released."""
+
+    method: str
+    pattern: str
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass(slots=True)
 class Fault:
     method: str
     pattern: str
@@ -61,6 +74,7 @@ class Recorder:
         self.calls: list[Call] = []
         self._changed = asyncio.Condition()
         self._faults: list[Fault] = []
+        self._holds: list[Hold] = []
 
     async def add(self, call: Call) -> None:
         async with self._changed:
@@ -83,6 +97,11 @@ class Recorder:
             await self._changed.wait_for(lambda: len(found()) >= count)
         return found()[:count]
 
+    async def until(self, condition: Callable[[], bool], *, within: float = DEFAULT_WAIT) -> None:
+        """Until `condition()` holds, checked whenever a call arrives or is answered."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(condition)
+
     async def answered(self, call: Call, status: int) -> None:
         async with self._changed:
             call.status = status
@@ -90,6 +109,20 @@ class Recorder:
 
     def find(self, method: str, pattern: str) -> list[Call]:
         return [c for c in self.calls if c.matches(method, pattern)]
+
+    # -- holds --------------------------------------------------------------------------
+    def hold(self, method: str, pattern: str) -> Hold:
+        """Keep matching requests waiting until `release()` (to look at the bot meanwhile)."""
+        hold = Hold(method, pattern)
+        self._holds.append(hold)
+        return hold
+
+    async def wait_if_held(self, call: Call) -> None:
+        for hold in self._holds:
+            if hold.method == call.method and re.fullmatch(hold.pattern, call.path):
+                hold.arrived.set()
+                async with asyncio.timeout(DEFAULT_WAIT):
+                    await hold.released.wait()
 
     # -- faults -------------------------------------------------------------------------
     def fail(

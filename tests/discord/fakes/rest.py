@@ -43,6 +43,7 @@ async def handle(fake: FakeDiscord, request: web.Request) -> web.Response:
     call = Call(method=request.method, path=path, query=dict(request.query))
     await read_body(request, call)
     await fake.recorder.add(call)
+    await fake.recorder.wait_if_held(call)
     status, body = await answer(fake, request, call)
     await fake.recorder.answered(call, status)
     if status == 204:
