@@ -336,6 +336,21 @@ class SlackBot:
     async def _call(self, method: str, call: Coroutine[Any, Any, object]) -> None:
         await self.responder.call_quietly(method, call)
 
+    async def learn_bot_user(self) -> None:
+        """Ask Slack who the bot is, for a worker that answers jobs before it has seen an
+        event (its notes name the bot: "invite @Meibel")."""
+        try:
+            response = await self.client.auth_test()
+        except SlackApiError as exc:
+            log.warning("auth.test refused: %s", slack_error(exc))
+            return
+        except TRANSPORT_ERRORS as exc:
+            log.warning("auth.test failed: %s", type(exc).__name__)
+            return
+        user = response.get("user_id")
+        if isinstance(user, str) and user and not self.responder.bot_user:
+            self.responder.bot_user = user
+
     def remember_bot_user(self, context: AsyncBoltContext) -> str | None:
         """The bot's user id (from auth.test, via Bolt), kept for messages that name it."""
         bot_user = context.bot_user_id

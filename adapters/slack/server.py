@@ -225,6 +225,7 @@ async def run_bot(bot: SlackBot) -> None:
     """Take events and answer jobs until cancelled; then stop taking events, give answers
     in flight the grace, and leave the rest queued for the next worker."""
     worker = asyncio.create_task(bot.work.run(), name="slack-worker")
+    bot.background.spawn(bot.learn_bot_user(), name="auth.test")
     try:
         if bot.settings.socket_mode:
             await run_socket_mode(bot)
