@@ -122,11 +122,14 @@ async def run(args: argparse.Namespace) -> None:
         bot = SlackBot(settings=settings, pipeline=pipeline, store=store, session_ttl_seconds=3600)
         server = HttpServer(bot, host="127.0.0.1", port=0)
         server.start()
+        worker = asyncio.create_task(bot.work.run())  # answers the jobs the events queue
         try:
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
                 await measure(args, slack=slack, meibel=meibel, bot=bot, http=http)
         finally:
             await server.stop()
+            await bot.work.stop()
+            await worker
             await bot.background.drain(grace_seconds=10)
             await client.aclose()
             await meibel.stop()
