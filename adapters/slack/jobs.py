@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 
 from adapters.slack.inbound import PLATFORM, Click, Post, SharedFile, SlashCommand, reply_to
@@ -49,7 +50,8 @@ def post_job(post: Post, *, bot_user: str | None, assistant: bool) -> Job:
 def ask_job(command: SlashCommand) -> Job:
     """The job for `/ask <question>`. Its thread does not exist yet (the worker posts the
     question first); the trigger id stands in for it, a thread of its own."""
-    trigger = command.trigger_id or "none"
+    # Slack gives every command a trigger id; without one, the job must not share an id.
+    trigger = command.trigger_id or uuid.uuid4().hex
     where = {"channel": command.channel}
     if command.user_team:
         where["team"] = command.user_team  # the recipient of a streamed answer

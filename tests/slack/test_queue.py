@@ -8,6 +8,8 @@ from typing import Any
 
 from adapters.slack.fleet import FleetOptions
 from bot.ratelimit import RateLimit
+from bot.store.base import Store
+from bot.work import LocalWorkQueue
 from tests.fixtures.slack import BOT_USER
 from tests.slack.conftest import OTHER_USER, USER, Harness, mention, message_event
 
@@ -94,3 +96,17 @@ async def test_over_the_rate_limit_a_user_is_told_privately_and_meibel_is_not_ca
     assert len(harness.meibel.chat_requests()) == 3
     metrics = (await harness.http.get("/metrics")).text
     assert 'meibel_bot_errors_total{kind="rate_limited",platform="slack"} 2.0' in metrics
+
+
+async def test_with_the_embedded_store_the_queue_lives_in_the_process(
+    start_bot: Any, sqlite_store: Store
+) -> None:
+    harness: Harness = await start_bot(store=sqlite_store)
+    assert isinstance(harness.bot.queue, LocalWorkQueue)
+    ts = "1710000010.000800"
+    await harness.event(mention("Single process?", ts=ts), event_id="EvL1")
+    await harness.event(message_event(f"<@{BOT_USER}> Single process?", ts=ts), event_id="EvL2")
+    [answer] = await harness.answers(1, thread_ts=ts)
+    assert "Single process?" in str(answer["blocks"])
+    await harness.settle()
+    assert len(harness.meibel.chat_requests()) == 1
