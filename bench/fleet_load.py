@@ -73,6 +73,7 @@ class Sender:
     signer: SignatureVerifier
     acks: list[float] = field(default_factory=list)
     sent_at: dict[str, float] = field(default_factory=dict)  # thread ts -> monotonic
+    acked_at: dict[str, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
     async def send(self, index: int, ask: Ask) -> None:
@@ -96,6 +97,7 @@ class Sender:
         took = time.perf_counter() - started
         if response.status_code == 200:
             self.acks.append(took)
+            self.acked_at[ask.ts] = time.monotonic()
         else:
             self.failures.append(f"HTTP {response.status_code}")
 

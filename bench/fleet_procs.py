@@ -33,7 +33,8 @@ _THEIRS = ("SLACK_", "MEIBEL_", "REDIS_", "DISCORD_", "STREAMING", "WORKER_", "P
 
 def clean_environment(settings: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith(_THEIRS)}
-    return env | settings | {"PYTHONPATH": str(CHECKOUT)}
+    path = os.pathsep.join(p for p in (str(CHECKOUT), os.environ.get("PYTHONPATH")) if p)
+    return env | settings | {"PYTHONPATH": path}
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
@@ -58,8 +59,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all processors have spent busy since boot (from /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+OTHERS = "everything else on the machine"
+
+
 def child_cpu() -> dict[str, float]:
-    """CPU seconds of this process and each of its direct children, by a short name."""
+    """CPU seconds of this process and each of its direct children, by a short name, and
+    of the rest of the machine (other work sharing the processors skews the figures)."""
     me = os.getpid()
     found = {"benchmark (senders)": cpu_seconds(me)}
     for entry in Path("/proc").iterdir():
@@ -74,6 +86,7 @@ def child_cpu() -> dict[str, float]:
             )
         except (OSError, ValueError, IndexError):
             continue  # exited meanwhile
+    found[OTHERS] = machine_busy_seconds() - sum(found.values())
     return found
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.common import percentile
@@ -26,6 +28,7 @@ class Result:
     ack_failures: list[str] = field(default_factory=list)
     started: float = 0.0
     sent_at: dict[str, float] = field(default_factory=dict)
+    acked_at: dict[str, float] = field(default_factory=dict)
     answers: list[Answer] = field(default_factory=list)
     expected: dict[str, str] = field(default_factory=dict)  # thread ts -> question
     others: int = 0
@@ -177,3 +180,26 @@ def print_report(results: list[Result], *, one_process: str, tutorial: str) -> N
         print_details(r)
     print()
     print_targets(results, one_process=one_process, tutorial=tutorial)
+
+
+def dump(results: list[Result], path: Path) -> None:
+    """One JSON line per question: seconds from the system's first POST to its send, its
+    ack and each answer."""
+
+    def rel(at: float | None) -> float | None:
+        return None if at is None else round(at - r.started, 4)
+
+    with path.open("w") as out:
+        for r in results:
+            answers: dict[str, list[float]] = {}
+            for a in r.answers:
+                answers.setdefault(a.thread, []).append(a.at)
+            for thread in r.expected:
+                row = {
+                    "system": r.system,
+                    "thread": thread,
+                    "sent": rel(r.sent_at.get(thread)),
+                    "acked": rel(r.acked_at.get(thread)),
+                    "answers": [rel(at) for at in sorted(answers.get(thread, []))],
+                }
+                out.write(json.dumps(row) + "\n")
