@@ -76,7 +76,9 @@ class DiscordWork:
         )
 
         async def apologize() -> None:
-            if not await self.answerer.notify(texts.INTERNAL, [here]):
+            thread = journal.thread  # in the question's thread if it was opened
+            places = [ChannelTarget(self.rest.channel(thread)), here] if thread else [here]
+            if not await self.answerer.notify(texts.INTERNAL, places):
                 await self.rest.tell_user(work.author_id, texts.INTERNAL)
 
         await _guarded(job, self._message(job, work, journal, here), apologize)

@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from adapters.discord import texts
 from adapters.discord.jobs import job_id
 from bot.devserver import DevServer
 from bot.store import SqliteStore
@@ -124,3 +125,31 @@ async def test_with_the_embedded_store_the_queue_runs_in_the_process(
     [answer] = await interaction_replies(fake_discord, payload)
     assert "Answer 2:" in text_of(answer)
     assert session_with(meibel_server, QUESTION).user_messages == [QUESTION, follow]
+
+
+async def test_a_bug_while_answering_is_apologized_for_once_not_retried(
+    fake_discord: FakeDiscord,
+    start_discord_bot: StartBot,
+    meibel_server: DevServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a secret detail that must not reach the user")
+
+    bot = await start_discord_bot()
+    monkeypatch.setattr(bot.process.work.answerer, "answer", broken)
+    w = fake_discord.world
+    said = await fake_discord.say(QUESTION, user=w.alice, channel_id=w.general_id, mention_bot=True)
+    thread_id = int(said["id"])
+    [note] = await fake_discord.recorder.wait_for(
+        lambda c: c.matches("POST", r"/channels/\d+/messages") and text_of(c) == texts.INTERNAL
+    )
+    assert note.path == f"/channels/{thread_id}/messages"  # in the thread it opened
+
+    async def settled() -> bool:
+        stats = await bot.process.queue.stats()
+        return stats.waiting == stats.pending == 0
+
+    await eventually(settled)  # done: not handed to another worker to hit the same bug
+    assert len([c for c in fake_discord.message_calls() if text_of(c) == texts.INTERNAL]) == 1
+    assert "secret" not in str([c.json for c in fake_discord.message_calls()])
