@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -12,6 +13,8 @@ from bot.domain import Tenant
 from bot.store.base import StoreError
 
 log = logging.getLogger(__name__)
+
+STORE_TIMEOUT_SECONDS = 0.5
 
 
 async def resolve_place(
@@ -31,9 +34,12 @@ async def resolve_place(
     if place is not None or channel_id is None or guild_id is None:
         return place
     try:
-        parent = await answerer.bot_thread_parent(Tenant(PLATFORM, str(guild_id)), channel_id)
-    except StoreError as exc:
-        log.warning("store failed while resolving channel %s: %s", channel_id, exc)
+        # Bounded: an interaction must be acknowledged within 3 seconds, even when the
+        # store hangs; Discord can answer instead.
+        async with asyncio.timeout(STORE_TIMEOUT_SECONDS):
+            parent = await answerer.bot_thread_parent(Tenant(PLATFORM, str(guild_id)), channel_id)
+    except (StoreError, TimeoutError) as exc:
+        log.warning("store failed while resolving channel %s: %s", channel_id, exc or "timeout")
         parent = None
     if parent is not None:
         return thread_place(guild_id=guild_id, parent_id=parent, thread_id=channel_id)
