@@ -131,6 +131,7 @@ async def run(args: argparse.Namespace) -> None:
             await bot.work.stop()
             await worker
             await bot.background.drain(grace_seconds=10)
+            await bot.aclose()
             await client.aclose()
             await meibel.stop()
             await slack.stop()

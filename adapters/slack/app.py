@@ -15,6 +15,7 @@ import re
 from collections.abc import Coroutine
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -69,11 +70,16 @@ ASK_COMMAND = "/ask"
 STREAM_INTERVAL_SECONDS = 1.0
 
 
-def build_client(settings: SlackSettings) -> AsyncWebClient:
-    """The Web API client: retries on rate limits (honouring Retry-After) and lost connections."""
+def build_client(
+    settings: SlackSettings, *, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
+    """The Web API client: retries on rate limits (honouring Retry-After) and lost
+    connections. Pass a `session` to keep connections to Slack open between calls (without
+    one, slack_sdk opens a connection per call)."""
     return AsyncWebClient(
         token=settings.bot_token,
         base_url=settings.slack_api_url,
+        session=session,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
@@ -123,7 +129,9 @@ class SlackBot:
         self.meibel = meibel or (
             pipeline.meibel if isinstance(pipeline.meibel, MeibelClient) else None
         )
-        self.client = client or build_client(settings)
+        # Owned here (and closed by `aclose`) only when no client was given.
+        self._session = None if client else aiohttp.ClientSession()
+        self.client = client or build_client(settings, session=self._session)
         self.background = Background()
         self.queue: WorkQueue = self.fleet.open_queue(store)
         self.intake = Intake(
@@ -223,25 +231,14 @@ class SlackBot:
             return False
 
     async def take_post(self, job: Job, post: Post, *, retry: bool) -> None:
-        """Queue the post's job once, or tell the poster privately why not.
-
-        The same post comes as app_mention and as message, and again when Slack retries.
-        Only its first delivery counts toward the rate limit and may tell the user
-        something; later ones are dropped, except Slack's retries, which are submitted
-        again (the queue ignores a job it has) in case the first delivery's process died
-        before its submit.
-        """
-        first = await self.intake.first_sighting(job)
-        if not first and not retry:
-            return
-        whisper = self.ephemeral(channel=post.channel, user=post.user, thread_ts=post.thread_ts)
-        if not self.settings.channel_allowed(post.channel, is_dm=post.is_dm):
-            if first:
-                self.intake.tell(job, whisper, texts.CHANNEL_NOT_ALLOWED)
-            return
-        refusal = await self.intake.accept(job, count=first)
-        if refusal is not None:
-            self.intake.tell(job, whisper, refusal.text)
+        """Queue the post's job (once, however often Slack delivers it), or tell the poster
+        privately why not."""
+        await self.intake.take_event(
+            job,
+            whisper=self.ephemeral(channel=post.channel, user=post.user, thread_ts=post.thread_ts),
+            retry=retry,
+            allowed=self.settings.channel_allowed(post.channel, is_dm=post.is_dm),
+        )
 
     async def on_assistant_thread_started(self, body: dict[str, Any]) -> None:
         thread = parse_assistant_thread(body)
@@ -335,6 +332,11 @@ class SlackBot:
 
     async def _call(self, method: str, call: Coroutine[Any, Any, object]) -> None:
         await self.responder.call_quietly(method, call)
+
+    async def aclose(self) -> None:
+        """Close the connections to Slack this bot opened (after `run_bot` has returned)."""
+        if self._session is not None:
+            await self._session.close()
 
     async def learn_bot_user(self) -> None:
         """Ask Slack who the bot is, for a worker that answers jobs before it has seen an

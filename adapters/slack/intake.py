@@ -61,6 +61,29 @@ class Intake:
         # message of one post, during an outage when the store cannot dedupe) says it once.
         self._told: collections.OrderedDict[str, None] = collections.OrderedDict()
 
+    async def take_event(self, job: Job, *, whisper: Whisper, retry: bool, allowed: bool) -> None:
+        """Queue an event's job once, or tell the poster privately why not.
+
+        The same post comes as app_mention and as message, and again when Slack retries;
+        the queue keeps the job once whatever the number of submits. Only the first
+        delivery may count toward the rate limit or tell the user something (that takes
+        one more store call, made only where it matters). With a rate limit, later
+        deliveries are dropped, except Slack's retries, which are submitted (uncounted)
+        in case the first delivery's process died before its submit.
+        """
+        if not allowed:
+            if await self.first_sighting(job):
+                self.tell(job, whisper, texts.CHANNEL_NOT_ALLOWED)
+            return
+        count = False
+        if self.limiter.limit is not None:
+            count = await self.first_sighting(job)
+            if not count and not retry:
+                return
+        refusal = await self.accept(job, count=count)
+        if refusal is not None:
+            self.tell(job, whisper, refusal.text)
+
     async def first_sighting(self, job: Job) -> bool:
         """True for the first delivery of this job's event across every process.
 

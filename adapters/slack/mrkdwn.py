@@ -8,12 +8,14 @@ emphasis, code spans, unclosed fences and links inside lists right where regexes
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 
 from adapters.slack.split import FENCE, slack_len
@@ -105,7 +107,7 @@ def chunks(markdown: str) -> list[Chunk]:
     markdown = clean(markdown)
     if not markdown.strip():
         return []
-    tokens = _MD.parse(markdown)
+    tokens = _parse(markdown)
     if any(token.level >= _MAX_NESTING - 1 for token in tokens):
         # markdown-it drops everything past its nesting limit; show the text as it came.
         return [Chunk(Kind.TEXT, escape(markdown.strip("\n")))]
@@ -120,7 +122,7 @@ def to_mrkdwn(markdown: str) -> str:
 def to_plain(markdown: str) -> str:
     """The words of `markdown` without any markup, whitespace collapsed (not escaped)."""
     words: list[str] = []
-    for token in _MD.parse(clean(markdown)):
+    for token in _parse(clean(markdown)):
         if token.type in ("fence", "code_block", "html_block"):
             words.append(token.content)
         for child in token.children or ():
@@ -130,6 +132,13 @@ def to_plain(markdown: str) -> str:
                 words.append(" ")
         words.append(" ")
     return collapse("".join(words))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(markdown: str) -> tuple[Token, ...]:
+    """markdown-it's tokens, kept for a few texts: rendering an answer parses its text twice
+    (the blocks, and the notification's plain words), the second time for free. Read only."""
+    return tuple(_MD.parse(markdown))
 
 
 def _blocks(nodes: Sequence[SyntaxTreeNode]) -> list[Chunk]:

@@ -239,4 +239,5 @@ async def run_bot(bot: SlackBot) -> None:
         await bot.work.stop()
         await worker
         await bot.background.drain(grace_seconds=BACKGROUND_GRACE_SECONDS)
+        await bot.aclose()
         log.info("stopped")

@@ -351,6 +351,7 @@ async def start_bot(
             await harness.server.stop()
             await harness.stop_worker()
             await harness.bot.background.drain(grace_seconds=5)
+            await harness.bot.aclose()
             await harness.bot.responder.pipeline.meibel.aclose()  # type: ignore[attr-defined]
 
 
