@@ -16,8 +16,6 @@ class Services:
     pipeline: Pipeline
     store: Store
     session_ttl_seconds: int
-    # Discord may deliver an event twice (reconnects, resumed sessions); a day is plenty.
-    event_ttl_seconds: int = 24 * 3600
     # Show the answer as the agent writes it (DISCORD_STREAMING, else STREAMING).
     streaming: bool = True
     # Files attached to questions that go to the agent (MAX_ATTACHMENT_MB, MAX_ATTACHMENTS).
