@@ -215,8 +215,8 @@ async def run_socket_mode(bot: SlackBot) -> None:
     try:
         if ops is not None:
             await ops.run()
-        else:
-            await asyncio.Event().wait()
+            log.warning("the ops server on port %d stopped; Slack goes on", ops.port)
+        await asyncio.Event().wait()
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]
 

@@ -7,11 +7,13 @@ import asyncio
 from typing import Any
 
 from adapters.slack.fleet import FleetOptions
+from adapters.slack.inbound import Post
+from adapters.slack.jobs import post_job
 from bot.ratelimit import RateLimit
 from bot.store.base import Store
 from bot.work import LocalWorkQueue
-from tests.fixtures.slack import BOT_USER
-from tests.slack.conftest import OTHER_USER, USER, Harness, mention, message_event
+from tests.fixtures.slack import BOT_USER, TEAM
+from tests.slack.conftest import CHANNEL, OTHER_USER, USER, Harness, mention, message_event
 
 ACK_BUDGET = 2.0  # well inside Slack's 3 s
 
@@ -108,5 +110,36 @@ async def test_with_the_embedded_store_the_queue_lives_in_the_process(
     await harness.event(message_event(f"<@{BOT_USER}> Single process?", ts=ts), event_id="EvL2")
     [answer] = await harness.answers(1, thread_ts=ts)
     assert "Single process?" in str(answer["blocks"])
+    await harness.settle()
+    assert len(harness.meibel.chat_requests()) == 1
+
+
+async def test_slacks_retry_is_queued_when_the_first_delivery_died_before_queueing(
+    start_bot: Any,
+) -> None:
+    harness: Harness = await start_bot(worker=False, bot_options=fair_use(5))
+    ts = "1710000010.000900"
+    post = Post(
+        workspace=TEAM,
+        channel=CHANNEL,
+        channel_type="channel",
+        ts=ts,
+        thread_ts=None,
+        user=USER,
+        text=f"<@{BOT_USER}> Lost?",
+    )
+    # a process saw the post first (and counted it), then died before queueing it
+    assert await harness.bot.intake.first_sighting(
+        post_job(post, bot_user=BOT_USER, assistant=False)
+    )
+    # the same post through the other event type: a repeat, dropped
+    await harness.event(message_event(f"<@{BOT_USER}> Lost?", ts=ts), event_id="EvM")
+    assert (await harness.bot.queue.stats()).waiting == 0
+    # no ack came, so Slack retries: this time it is queued and answered
+    await harness.event(mention("Lost?", ts=ts), event_id="EvA", retry_num=1)
+    assert (await harness.bot.queue.stats()).waiting == 1
+    harness.worker = asyncio.create_task(harness.bot.work.run())
+    [answer] = await harness.answers(1, thread_ts=ts)
+    assert "Lost?" in str(answer["blocks"])
     await harness.settle()
     assert len(harness.meibel.chat_requests()) == 1
