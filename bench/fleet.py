@@ -19,9 +19,15 @@ processes: alternately to each, like a load balancer).
 Systems:
 - meibel-bot: `meibel-bot slack` in HTTP mode with REDIS_URL, STREAMING off (the whole
   answer in one post, as the tutorial bot does; `--streaming` turns it on) and
-  WORKER_CONCURRENCY=`--worker-concurrency`;
+  WORKER_CONCURRENCY=`--worker-concurrency` (512 by default, above the 300 questions: a
+  job holds its slot for Meibel's second and its posting, so with the bot's default of 256
+  the last 44 questions wait for a second round and one process cannot reach 150/s);
 - tutorial: bench.tutorial_bot, Bolt's sync App on Bolt's development server.
 A few warm-up questions go to every process first (not measured): a fleet runs warm.
+Beside the table: the CPU time each process (and the rest of the machine) used while
+measured, since every process shares the machine's processors; `--profile DIR` samples
+the bots with py-spy, `--dump FILE` writes per-question times, `--fleet-module` runs
+another entry point as meibel-bot (to try a change).
 Run: .venv/bin/python -m bench.fleet [--questions 300] [--senders 50] [--systems ...]
 """
 
@@ -264,7 +270,9 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=300)
     parser.add_argument("--senders", type=int, default=50)
     parser.add_argument("--latency", type=float, default=1.0, help="seconds per Meibel chat")
-    parser.add_argument("--worker-concurrency", type=int, default=256)
+    parser.add_argument(
+        "--worker-concurrency", type=int, default=512, help="WORKER_CONCURRENCY of meibel-bot"
+    )
     parser.add_argument("--streaming", action="store_true", help="meibel-bot with STREAMING on")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up questions per process")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per system")
