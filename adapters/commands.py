@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from adapters.terminal.chat import run_chat
 from bot.check import CheckReport, mask
+from bot.lifecycle import until_signalled
 from bot.logs import configure_logging
 from bot.meibel.client import MeibelClient
 from bot.meibel.errors import MeibelAuthError, MeibelError
@@ -117,8 +118,13 @@ async def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    async with open_runtime(settings) as runtime:
-        await asyncio.gather(*(module.serve(runtime) for module in active))
+
+    async def serve_all() -> None:
+        async with open_runtime(settings) as runtime:
+            await asyncio.gather(*(module.serve(runtime) for module in active))
+
+    # SIGTERM cancels every platform at once; each drains its answers in flight.
+    await until_signalled(serve_all())
     return 0
 
 

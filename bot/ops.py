@@ -16,10 +16,23 @@ from bot.meibel.client import MeibelClient
 from bot.meibel.errors import MeibelAuthError, MeibelError
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.store.base import Store, StoreError
+from bot.work.queue import WorkQueue
 
 log = logging.getLogger(__name__)
 
 StatsHook = Callable[[Metrics], Awaitable[None]]
+
+
+def queue_gauges(queue: WorkQueue) -> StatsHook:
+    """Copies the queue's numbers into the gauges right before a scrape."""
+
+    async def refresh(metrics: Metrics) -> None:
+        stats = await queue.stats()
+        metrics.queue_waiting.set(stats.waiting)
+        metrics.queue_pending.set(stats.pending)
+        metrics.in_flight.set(stats.in_flight)
+
+    return refresh
 
 
 def ops_routes(

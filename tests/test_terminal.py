@@ -187,3 +187,12 @@ async def test_streaming_off_uses_plain_chat(meibel_server: DevServer, tmp_path:
     code, out, _ = await run(["chat"], env=env, cwd=tmp_path, stdin="hello\n")
     assert code == 0 and 'You asked: "hello"' in out and "Searching" not in out
     assert [r.path.rsplit("/", 1)[-1] for r in meibel_server.chat_requests()] == ["chat"]
+
+
+async def test_run_without_any_platform_says_what_to_set(
+    meibel_server: DevServer, tmp_path: Path
+) -> None:
+    code, _, err = await run(["run"], env=server_env(meibel_server, tmp_path), cwd=tmp_path)
+    assert code == 2
+    assert "no platform is configured" in err and "SLACK_BOT_TOKEN" in err
+    assert "DISCORD_TOKEN" in err and "Traceback" not in err

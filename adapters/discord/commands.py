@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
-from collections.abc import Coroutine
 from typing import Any
 
 import discord
@@ -18,6 +16,7 @@ from adapters.discord.process import DiscordProcess, FleetOptions
 from adapters.discord.redact import redact_discord_secrets
 from adapters.discord.settings import DiscordSettings, load_discord_settings
 from bot.check import CheckReport, mask
+from bot.lifecycle import until_signalled
 from bot.logs import configure_logging
 from bot.runtime import Runtime, open_runtime
 from bot.settings import SettingsError, meibel_problems
@@ -173,33 +172,6 @@ async def check_connection(settings: DiscordSettings, report: CheckReport) -> No
             "DISCORD_REPLY_WITHOUT_MENTION=false"
         )
     report.ok(f"invite URL: {invite_url(application.id)}")
-
-
-async def until_signalled(work: Coroutine[Any, Any, None]) -> None:
-    """Run `work` until it ends or SIGTERM/SIGINT arrives; a signal cancels it, which
-    stops it gracefully, and then returns normally (exit code 0)."""
-    task = asyncio.create_task(work)
-    loop = asyncio.get_running_loop()
-    stopping = False
-
-    def stop(signum: signal.Signals) -> None:
-        nonlocal stopping
-        if not stopping:
-            log.info("%s received: stopping gracefully", signum.name)
-        stopping = True
-        task.cancel()
-
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for signum in signals:
-        loop.add_signal_handler(signum, stop, signum)
-    try:
-        await task
-    except asyncio.CancelledError:
-        if not stopping:
-            raise  # cancelled from outside, not by a signal
-    finally:
-        for signum in signals:
-            loop.remove_signal_handler(signum)
 
 
 def _fail(problems: list[str], *, code: int = 2) -> int:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
 import sys
-from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
@@ -26,6 +23,7 @@ from adapters.slack.settings import (
 )
 from bot.attachments import AttachmentPolicy
 from bot.check import CheckReport, mask
+from bot.lifecycle import until_signalled
 from bot.logs import configure_logging
 from bot.runtime import Runtime, open_runtime
 from bot.settings import SettingsError, meibel_problems
@@ -98,25 +96,6 @@ async def cmd_slack(args: argparse.Namespace) -> int:
     except StoreError as exc:
         return _fail([f"the conversation store cannot be used: {exc}"], code=1)
     return 0
-
-
-async def until_signalled(work: Coroutine[Any, Any, None]) -> None:
-    """Run `work` until it ends or SIGTERM/SIGINT cancels it (it then drains and returns)."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.create_task(work)
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for sig in signals:
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        await task
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if not task.cancelled() or (current is not None and current.cancelling()):
-            raise  # we were cancelled from outside, not by a signal
-        log.info("stopped by a signal")
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
 
 
 def _fail(lines: list[str], *, code: int = 2) -> int:

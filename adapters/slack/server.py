@@ -12,12 +12,8 @@ whatever is left stays in the queue for the next worker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
-from collections.abc import Iterator
 
-import uvicorn
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from starlette.applications import Starlette
@@ -28,7 +24,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.slack.app import SlackBot
-from bot.ops import ops_app, ops_routes
+from bot.asgi_server import AsgiServer
+from bot.ops import ops_app, ops_routes, queue_gauges
 
 log = logging.getLogger(__name__)
 
@@ -100,81 +97,8 @@ def _ops_routes(bot: SlackBot) -> list[Route]:
 
         return [Route("/healthz", healthz, methods=["GET"])]
     return ops_routes(
-        store=bot.store, meibel=bot.meibel, metrics=bot.metrics, refresh=bot.work.refresh_gauges
+        store=bot.store, meibel=bot.meibel, metrics=bot.metrics, refresh=queue_gauges(bot.queue)
     )
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """A listening socket; port 0 picks a free one (tests read it back)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling.
-
-    The owner of the process decides how to stop (`meibel-bot slack` cancels the bot on
-    SIGTERM/SIGINT so answers in flight are drained; tests just stop the server). uvicorn's
-    handlers would instead re-raise the signal after shutdown and kill the process before
-    the answers in flight are posted.
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-class AsgiServer:
-    """uvicorn serving an ASGI app on an already-listening socket."""
-
-    def __init__(self, app: ASGIApp, *, host: str = "0.0.0.0", port: int = 3000) -> None:
-        self.sock = listen(host, port)
-        self.server = _Server(
-            uvicorn.Config(
-                app,
-                log_config=None,  # keep our logging set-up (and its secret redaction)
-                lifespan="off",
-                access_log=False,
-                timeout_graceful_shutdown=5,
-            )
-        )
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self.sock.getsockname()[1])
-
-    @property
-    def url(self) -> str:
-        host = self.sock.getsockname()[0]
-        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-        return f"http://{host}:{self.port}"
-
-    def start(self) -> None:
-        """Serve in the background; the socket already listens, so requests queue until ready."""
-        self._task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
-
-    async def stop(self) -> None:
-        """Stop accepting, let requests in progress finish (they only queue jobs), close."""
-        self.server.should_exit = True
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self.sock.close()
-
-    async def run(self) -> None:
-        """Serve until cancelled, then shut down gracefully."""
-        self.start()
-        assert self._task is not None
-        try:
-            await asyncio.shield(self._task)
-        finally:
-            await self.stop()
 
 
 class HttpServer(AsgiServer):
@@ -195,7 +119,7 @@ def ops_server(bot: SlackBot, *, port: int) -> AsgiServer | None:
     if bot.meibel is None:
         return None
     app = ops_app(
-        store=bot.store, meibel=bot.meibel, metrics=bot.metrics, refresh=bot.work.refresh_gauges
+        store=bot.store, meibel=bot.meibel, metrics=bot.metrics, refresh=queue_gauges(bot.queue)
     )
     try:
         server = AsgiServer(app, port=port)

@@ -20,7 +20,6 @@ from adapters.slack.responder import Progress
 from adapters.slack.texts import shorten
 from adapters.slack.threads import is_bot_thread
 from bot.domain import Answer, Question
-from bot.metrics import Metrics
 from bot.store.base import StoreError
 from bot.work import Handler, Job, dispatch
 
@@ -49,13 +48,6 @@ class SlackWork:
         """Take no new jobs; give answers in flight SHUTDOWN_GRACE_SECONDS; leave the rest
         in the queue for the next worker."""
         await self.bot.queue.stop(grace_seconds=self.bot.fleet.grace_seconds)
-
-    async def refresh_gauges(self, metrics: Metrics) -> None:
-        """Queue depth, pending and in-flight answers, read when /metrics is scraped."""
-        stats = await self.bot.queue.stats()
-        metrics.queue_waiting.set(stats.waiting)
-        metrics.queue_pending.set(stats.pending)
-        metrics.in_flight.set(stats.in_flight)
 
     # -- the jobs --------------------------------------------------------------------------
     async def answer_post(self, job: Job) -> None:
