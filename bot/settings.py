@@ -47,7 +47,10 @@ class Settings(BaseSettings):
         60, ge=1, le=900, description="seconds Meibel may take to answer, a whole number 1-900"
     )
     redis_url: SecretStr | None = Field(
-        None, description="a redis:// or rediss:// URL; unset uses the embedded store"
+        None,
+        description="a redis://, rediss:// or (Redis Sentinel) "
+        "redis+sentinel://[:password@]host1:26379[,host2:26379]/<service_name>[/<db>] URL; "
+        "unset uses the embedded store",
     )
     meibel_bot_db: str = Field(
         "meibel-bot.db", description="path of the embedded store's SQLite file"
@@ -102,9 +105,15 @@ class Settings(BaseSettings):
     def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
             return None
-        scheme = urlsplit(value.get_secret_value()).scheme
-        if scheme not in ("redis", "rediss", "unix"):
-            raise ValueError("not a redis:// URL")
+        from bot.store.redis_urls import is_sentinel_url, parse_sentinel_url
+
+        url = value.get_secret_value().strip()
+        if is_sentinel_url(url):
+            # A malformed Sentinel URL fails here, at start-up, rather than on first use.
+            parse_sentinel_url(url)
+            return value
+        if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("not a redis:// or redis+sentinel:// URL")
         return value
 
     @field_validator("meibel_agent_id", "meibel_agent_name", "meibel_api_key", mode="before")

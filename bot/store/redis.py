@@ -24,6 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.domain import Tenant, ThreadKey
 from bot.store.base import SessionRecord, StoreError
+from bot.store.redis_urls import is_sentinel_url, parse_sentinel_url, sentinel_client
 
 T = TypeVar("T")
 
@@ -119,28 +120,50 @@ class RedisStore:
         max_connections: int = 512,
         pool_timeout: float = 30.0,
     ) -> RedisStore:
-        """A store on `url`; callers beyond `max_connections` wait up to `pool_timeout`."""
+        """A store on `url`; callers beyond `max_connections` wait up to `pool_timeout`.
+
+        `url` is redis://, rediss://, unix:// or, for Redis Sentinel,
+        redis+sentinel://[:password@]host1:26379[,host2:26379]/<service_name>[/<db>].
+        """
+        options: dict[str, Any] = {
+            "max_connections": max_connections,
+            "timeout": pool_timeout,
+            "socket_connect_timeout": 5.0,
+            "socket_timeout": 5.0,
+            "socket_keepalive": True,
+            "health_check_interval": 30,
+            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+            "retry_on_error": [RedisConnectionError, RedisTimeoutError, OSError],
+            "decode_responses": True,
+        }
+        if is_sentinel_url(url):
+            return cls._from_sentinel_url(url, prefix=prefix, options=options)
         parts = urlsplit(url)
         passwords = [parts.password or "", *parse_qs(parts.query).get("password", [])]
-        secrets = tuple({form for p in passwords for form in (p, unquote(p)) if form})
+        secrets = _secret_forms(passwords)
         try:
             # The default pool fails fast with "Too many connections" under a burst; the
             # blocking pool makes callers queue for a connection instead.
-            pool = BlockingConnectionPool.from_url(
-                url,
-                max_connections=max_connections,
-                timeout=pool_timeout,
-                socket_connect_timeout=5.0,
-                socket_timeout=5.0,
-                socket_keepalive=True,
-                health_check_interval=30,
-                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
-                retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
-                decode_responses=True,
-            )
+            pool = BlockingConnectionPool.from_url(url, **options)
         except ValueError as exc:
             raise ValueError(_scrub(f"invalid redis URL: {exc}", secrets)) from None
         return cls(Redis.from_pool(pool), prefix=prefix, where=_where(url), secrets=secrets)
+
+    @classmethod
+    def _from_sentinel_url(cls, url: str, *, prefix: str, options: dict[str, Any]) -> RedisStore:
+        # Scrub whatever the URL holds after '@' or in its query even when it does not
+        # parse, so that a malformed URL's error cannot echo its password.
+        parts = urlsplit(url.strip())
+        query = parse_qs(parts.query)
+        rough = [parts.password or "", *query.get("sentinel_password", [])]
+        try:
+            parsed = parse_sentinel_url(url)
+        except ValueError as exc:
+            raise ValueError(_scrub(f"invalid redis URL: {exc}", _secret_forms(rough))) from None
+        secrets = _secret_forms([*rough, *parsed.secrets])
+        # master_for gives a plain redis.asyncio.Redis, so the work queue can use it as is.
+        client = sentinel_client(parsed, **options)
+        return cls(client, prefix=prefix, where=parsed.where, secrets=secrets)
 
     @property
     def prefix(self) -> str:
@@ -266,6 +289,11 @@ def _where(url: str) -> str:
         port = None
     host = parts.hostname or "localhost"
     return f"{parts.scheme}://{host}{f':{port}' if port else ''}{parts.path}"
+
+
+def _secret_forms(passwords: list[str]) -> tuple[str, ...]:
+    """Each password as written in the URL and decoded: messages may hold either."""
+    return tuple({form for p in passwords for form in (p, unquote(p)) if form})
 
 
 def _scrub(message: str, secrets: tuple[str, ...]) -> str:
