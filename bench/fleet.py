@@ -60,6 +60,7 @@ from bench.fleet_procs import (
     clean_environment,
     code_version,
     fake_slack,
+    listen_overflows,
     memory_mb,
     profiled,
     scratch_dir,
@@ -178,11 +179,12 @@ async def run_system(system: System, args: argparse.Namespace) -> Result:
                 signer = SignatureVerifier(secret)
                 urls = [url for _bot, url in started]
                 await warm_up(Sender(http, urls, signer), slack, args, tag=tag, result=result)
-                before, window = child_cpu(), time.monotonic()
+                before, window, overflows = child_cpu(), time.monotonic(), listen_overflows()
                 async with profiled(system.key, [bot for bot, _url in started], args.profile):
                     await measure(Sender(http, urls, signer), slack, args, tag=tag, result=result)
                 after, window = child_cpu(), time.monotonic() - window
                 result.cpu = {k: after[k] - before[k] for k in after if k in before}
+                result.listen_overflows = listen_overflows() - overflows
                 if result.cpu.get(OTHERS, 0.0) > BUSY_MACHINE * window:
                     result.notes.append(
                         f"work outside the benchmark used {result.cpu[OTHERS] / window:.1f} CPUs "
@@ -255,7 +257,7 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"... {system.label}", flush=True)
         try:
             results.append(await run_system(system, args))
-        except RuntimeError as exc:
+        except (RuntimeError, TimeoutError, OSError) as exc:
             failed = Result(system=system.label, questions=args.questions, fleet=system.fleet)
             failed.notes.append(f"did not run: {exc}")
             results.append(failed)

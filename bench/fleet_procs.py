@@ -69,6 +69,17 @@ def machine_busy_seconds() -> float:
 OTHERS = "everything else on the machine"
 
 
+def listen_overflows() -> int:
+    """Connections the kernel dropped because a listening socket's queue was full
+    (machine-wide): a server that accepts too slowly makes clients wait for a SYN retry."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+        for head, values in zip(lines[::2], lines[1::2], strict=False):
+            if head.startswith("TcpExt:"):
+                return int(dict(zip(head.split(), values.split(), strict=True))["ListenOverflows"])
+    return 0
+
+
 def child_cpu() -> dict[str, float]:
     """CPU seconds of this process and each of its direct children, by a short name, and
     of the rest of the machine (other work sharing the processors skews the figures)."""

@@ -36,6 +36,7 @@ class Result:
     log_problems: list[int] = field(default_factory=list)
     slack_summary: dict[str, Any] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)  # CPU s per process while measured
+    listen_overflows: int = 0
     notes: list[str] = field(default_factory=list)
 
     # -- derived --------------------------------------------------------------------------
@@ -124,6 +125,11 @@ def print_details(r: Result) -> None:
         print(
             "  CPU s while measured: "
             + ", ".join(f"{name} {s:.2f}" for name, s in sorted(r.cpu.items(), key=lambda i: -i[1]))
+        )
+    if r.listen_overflows:
+        print(
+            f"  connections dropped by a full listen queue (machine-wide): {r.listen_overflows}"
+            " (each costs its client a SYN retry of 1 s or more)"
         )
     if r.ack_failures:
         print(f"  acks failed: {dict(Counter(r.ack_failures))}")
