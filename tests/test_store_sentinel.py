@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -83,6 +83,96 @@ def sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, st
         wait_for_ping(master_url)
         _wait_for_master(sentinel_port)
         yield sentinel_port, master_url
+
+
+def _poll(check: Callable[[], object], *, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout}s")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def replicated(tmp_path: Path) -> Iterator[tuple[int, int, int]]:
+    """(sentinel port, master port, replica port): a topology this test may fail over."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    master_port, replica_port, sentinel_port = free_port(), free_port(), free_port()
+    common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--shutdown-timeout", "0"]
+    common += ["--requirepass", PASSWORD, "--masterauth", PASSWORD]
+    (tmp_path / "m").mkdir()
+    (tmp_path / "r").mkdir()
+    master = [binary, "--port", str(master_port), "--dir", str(tmp_path / "m"), *common]
+    replica = [binary, "--port", str(replica_port), "--dir", str(tmp_path / "r"), *common]
+    replica += ["--replicaof", "127.0.0.1", str(master_port)]
+    conf = tmp_path / "sentinel.conf"
+    conf.write_text(
+        f"port {sentinel_port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+        f"sentinel monitor mymaster 127.0.0.1 {master_port} 1\n"
+        f"sentinel auth-pass mymaster {PASSWORD}\n"
+    )
+    with _process(master), _process(replica), _process([binary, str(conf), "--sentinel"]):
+        wait_for_ping(f"redis://:{PASSWORD}@127.0.0.1:{master_port}/0")
+        wait_for_ping(f"redis://:{PASSWORD}@127.0.0.1:{replica_port}/0")
+        _wait_for_master(sentinel_port)
+        yield sentinel_port, master_port, replica_port
+
+
+def test_the_store_follows_a_sentinel_failover(replicated: tuple[int, int, int]) -> None:
+    sentinel_port, master_port, replica_port = replicated
+    watcher = redis.Redis(port=sentinel_port, socket_timeout=2, decode_responses=True)
+    try:
+        store = RedisStore.from_url(_url(sentinel_port), prefix="test-failover")
+
+        async def write(value: str) -> str | None:
+            await store.put_value(T1, "where", value, ttl_seconds=60)
+            return await store.get_value(T1, "where")
+
+        loop = asyncio.new_event_loop()
+        try:
+            assert loop.run_until_complete(write("before")) == "before"
+
+            def failover_started() -> bool:
+                # Sentinel refuses (NOGOODSLAVE) until the replica has synced and it has
+                # fresh INFO from it; asking again is the bounded wait for that.
+                try:
+                    watcher.execute_command("SENTINEL", "FAILOVER", "mymaster")  # type: ignore[no-untyped-call]
+                except redis.ResponseError as exc:
+                    return "INPROG" in str(exc)
+                return True
+
+            _poll(failover_started, what="the sentinel accepting a failover")
+
+            def promoted() -> bool:
+                address = watcher.sentinel_get_master_addr_by_name("mymaster")
+                return bool(address) and int(address[1]) == replica_port  # type: ignore[index]
+
+            _poll(promoted, what="the failover to the replica")
+            old = redis.Redis(port=master_port, password=PASSWORD, decode_responses=True)
+            try:
+                # Until the old master is demoted it still takes writes (a client can only
+                # follow what Sentinel says). Sentinel demotes it on its next INFO round,
+                # up to 20 s away; doing Sentinel's REPLICAOF now keeps the test short.
+                old.execute_command("REPLICAOF", "127.0.0.1", str(replica_port))  # type: ignore[no-untyped-call]
+                _poll(lambda: old.info("replication")["role"] == "slave", what="the demotion")
+            finally:
+                old.close()
+            # The pooled connection still points at the old master, now a read-only
+            # replica: the write is retried on the master the Sentinel names now.
+            assert loop.run_until_complete(write("after")) == "after"
+            on_new = redis.Redis(port=replica_port, password=PASSWORD, decode_responses=True)
+            try:
+                assert on_new.get(store.value_key(T1, "where")) == "after"
+                assert on_new.info("replication")["role"] == "master"
+            finally:
+                on_new.close()
+        finally:
+            loop.run_until_complete(store.aclose())
+            loop.close()
+    finally:
+        watcher.close()
 
 
 def _url(port: int, *, password: str = PASSWORD, tail: str = "/mymaster") -> str:

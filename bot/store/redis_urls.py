@@ -13,10 +13,36 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.asyncio.connection import Connection
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 
 SENTINEL_SCHEME = "redis+sentinel"
 DEFAULT_SENTINEL_PORT = 26379
+
+
+class SentinelMasterConnection(SentinelManagedConnection):
+    """A Sentinel-managed connection that asks for the master again on every reconnect.
+
+    redis-py 8's command path reconnects a dropped connection through
+    `connect_check_health`, which skips the Sentinel lookup in `connect`: a command retried
+    after "The previous master is now a slave" went back to the old master and failed
+    again. Routing every reconnect through `connect` makes the retry reach the new master.
+    """
+
+    async def connect_check_health(
+        self, check_health: bool = True, retry_socket_connect: bool = True
+    ) -> None:
+        if self.is_connected:
+            return
+        await self.connect()  # type: ignore[no-untyped-call]
+
+    async def connect_to(self, address: tuple[str, int]) -> None:
+        # `connect` ends here with the address Sentinel named; connect to it without
+        # coming back through the override above.
+        self.host, self.port = address
+        await Connection.connect_check_health(
+            self, check_health=self.connection_pool.check_connection, retry_socket_connect=False
+        )
 
 
 class BlockingSentinelConnectionPool(SentinelConnectionPool, BlockingConnectionPool):
@@ -123,6 +149,7 @@ def sentinel_client(url: SentinelUrl, **pool_kwargs: Any) -> Redis:
         url.service_name,
         redis_class=Redis,
         connection_pool_class=BlockingSentinelConnectionPool,
+        connection_class=SentinelMasterConnection,
         db=url.db,
         username=url.username,
         password=url.password,
