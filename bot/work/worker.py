@@ -33,6 +33,25 @@ async def call_handler(handler: Handler, job: Job) -> Outcome:
     return Outcome.DONE
 
 
+# Admission control. Intake (the platform's acks) and answers share one event loop; a burst
+# read all at once would queue hundreds of answers' work ahead of the next ack. So new work
+# is read in small batches, and only while the loop keeps up. The stream holds the rest
+# durably, so reading it a little later loses nothing.
+MAX_BATCH = 16
+MAX_LOOP_LAG = 0.010
+MAX_LAG_CHECKS = 50  # never starve reading: after this many busy checks, read anyway
+
+
+async def _until_loop_keeps_up() -> None:
+    """Return once one pass of the event loop takes under MAX_LOOP_LAG (bounded wait)."""
+    loop = asyncio.get_running_loop()
+    for _ in range(MAX_LAG_CHECKS):
+        started = loop.time()
+        await asyncio.sleep(0)  # resumes after everything else that is ready has run
+        if loop.time() - started < MAX_LOOP_LAG:
+            return
+
+
 class Capacity:
     """How much work a process holds, so that it never deadlocks nor hoards.
 
@@ -64,11 +83,12 @@ class Capacity:
         return max(0, self.concurrency - self._busy)
 
     async def room(self) -> int:
-        """Wait until new work may be read; how many jobs."""
+        """Wait until new work may be read; how many jobs (at most MAX_BATCH at a time)."""
         while self.free() == 0 or self._waiting >= self._max_waiting:
             self._freed.clear()
             await self._freed.wait()
-        return self.free()
+        await _until_loop_keeps_up()
+        return min(self.free(), MAX_BATCH)
 
     def take(self, count: int) -> None:
         self._busy += count
