@@ -186,6 +186,7 @@ class Pipeline:
         record = await self._session(question, key)
         restarted = False
         shown = ""
+        said = ""
         while True:
             try:
                 started = time.perf_counter()
@@ -201,7 +202,11 @@ class Pipeline:
                         yield Final(answer)
                         return
                     elif (progress := describe(event)) is not None:
-                        yield Progress(progress)
+                        # A status and the tool call behind it often say the same thing
+                        # ("Searching the knowledge base" / search_knowledge_base).
+                        if _gist(progress) != _gist(said):
+                            yield Progress(progress)
+                        said = progress
                 return  # chat_stream raises when it ends without completion
             except MeibelSessionGone:
                 if restarted or shown:
@@ -246,6 +251,11 @@ def describe(event: StreamEvent) -> str | None:
             return f"{name[:1].upper()}{name[1:]}...".replace("Search ", "Searching ", 1)
         return f"Using {name}..."
     return None
+
+
+def _gist(text: str) -> str:
+    words = text.lower().replace("...", " ").replace("…", " ").split()
+    return " ".join(w for w in words if w not in ("the", "a", "an"))
 
 
 def to_answer(response: ChatMessageResponse, *, session_restarted: bool = False) -> Answer:

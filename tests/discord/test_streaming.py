@@ -25,7 +25,7 @@ from tests.discord.helpers import (
 from tests.fixtures.discord import StartBot
 
 QUESTION = "How do I rotate my API key?"
-STATUS = "_Searching knowledge base..._"  # the dev agent's last activity before it writes
+STATUS = "_Searching the knowledge base..._"  # the dev agent's activity before it writes
 CUT_OFF = "The answer was cut off"
 # Discord's own rate limits are what the once-a-second rule protects; the fake records
 # arrival times, so allow a little for the trip.
