@@ -126,6 +126,10 @@ class LocalWorkQueue:
             taken.task = jobs.spawn(self._process(taken, handler, capacity), name=f"job {job.id}")
 
     async def _process(self, taken: _Taken, handler: Handler, capacity: Capacity) -> None:
+        with self.posted.held(taken.job):
+            await self._run_job(taken, handler, capacity)
+
+    async def _run_job(self, taken: _Taken, handler: Handler, capacity: Capacity) -> None:
         job = taken.job
         try:
             if await self._was_done(job):

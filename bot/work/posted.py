@@ -12,8 +12,10 @@ in the queue.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from bot.store.base import Store
@@ -22,6 +24,13 @@ from bot.work.job import Job
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
+
+
+class _Unread:
+    """Held, but not read from the store yet."""
+
+
+_UNREAD = _Unread()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +47,34 @@ class PostedLog:
     def __init__(self, store: Store, *, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> None:
         self._store = store
         self._ttl = ttl_seconds
+        # Records of the jobs this process holds right now (see `held`).
+        self._held: dict[str, Posted | _Unread | None] = {}
+
+    @contextlib.contextmanager
+    def held(self, job: Job) -> Iterator[None]:
+        """While the worker holds `job`, it alone writes its record: after the first read,
+        reads come from memory (the worker and the handler both read it; that was a second
+        store round trip per answer). Dropped when the job is let go."""
+        if job.id in self._held:
+            yield
+            return
+        self._held[job.id] = _UNREAD
+        try:
+            yield
+        finally:
+            self._held.pop(job.id, None)
 
     async def get(self, job: Job) -> Posted | None:
         """The record for `job`, or None when nothing was posted yet. Raises StoreError."""
+        known = self._held.get(job.id, _UNREAD)
+        if not isinstance(known, _Unread):
+            return known
+        posted = await self._read(job)
+        if job.id in self._held:
+            self._held[job.id] = posted
+        return posted
+
+    async def _read(self, job: Job) -> Posted | None:
         raw = await self._store.get_value(job.tenant, _name(job))
         if raw is None:
             return None
@@ -66,6 +100,8 @@ class PostedLog:
     async def _put(self, job: Job, posted: Posted) -> None:
         value = json.dumps({"info": posted.info, "done": posted.done})
         await self._store.put_value(job.tenant, _name(job), value, ttl_seconds=self._ttl)
+        if job.id in self._held:
+            self._held[job.id] = posted
 
 
 def _name(job: Job) -> str:

@@ -256,26 +256,8 @@ class RedisWorkQueue:
             if entry.deliveries > self.config.max_deliveries:
                 await self._dead(held, reason=f"delivered {entry.deliveries} times")
                 return
-            posted = await self._persist(lambda: self.posted.get(job))
-            if posted is not None and posted.done:
-                log.info("%s was done before; acknowledging it", job.describe())
-                await self._settle(held, self._stream.finish)
-                return
-            if job.seq > 1:
-                async with capacity.waiting():
-                    await self._turns.wait(job)
-            async with capacity.slot():
-                held.started = True
-                outcome = await call_handler(handler, job)
-            if outcome is Outcome.DONE:
-                await self._persist(lambda: self.posted.finish(job))
-                await self._settle(held, self._stream.finish)
-            elif outcome is Outcome.REJECTED:
-                await self._dead(held, reason="rejected by its handler")
-            elif entry.deliveries >= self.config.max_deliveries:
-                await self._dead(held, reason=f"failed {entry.deliveries} times")
-            else:
-                await self._retry_later(held)
+            with self.posted.held(job):
+                await self._run_job(held, handler, capacity, job)
         except Exception:
             # A bug of ours, not the handler's: stop renewing the claim so that the entry
             # is retried (after the visibility timeout) instead of held forever.
@@ -283,6 +265,29 @@ class RedisWorkQueue:
             self._held.pop(entry.entry_id, None)
         finally:
             capacity.give_back()
+
+    async def _run_job(self, held: _Held, handler: Handler, capacity: Capacity, job: Job) -> None:
+        entry = held.entry
+        posted = await self._persist(lambda: self.posted.get(job))
+        if posted is not None and posted.done:
+            log.info("%s was done before; acknowledging it", job.describe())
+            await self._settle(held, self._stream.finish)
+            return
+        if job.seq > 1:
+            async with capacity.waiting():
+                await self._turns.wait(job)
+        async with capacity.slot():
+            held.started = True
+            outcome = await call_handler(handler, job)
+        if outcome is Outcome.DONE:
+            await self._persist(lambda: self.posted.finish(job))
+            await self._settle(held, self._stream.finish)
+        elif outcome is Outcome.REJECTED:
+            await self._dead(held, reason="rejected by its handler")
+        elif entry.deliveries >= self.config.max_deliveries:
+            await self._dead(held, reason=f"failed {entry.deliveries} times")
+        else:
+            await self._retry_later(held)
 
     async def _dead(self, held: _Held, *, reason: str) -> None:
         entry = held.entry
