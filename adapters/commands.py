@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
@@ -16,10 +17,11 @@ from bot.lifecycle import until_signalled
 from bot.logs import configure_logging
 from bot.meibel.client import MeibelClient
 from bot.meibel.errors import MeibelAuthError, MeibelError
-from bot.runtime import open_runtime
-from bot.settings import Settings, meibel_problems
+from bot.runtime import Runtime, open_runtime
+from bot.settings import Settings, SettingsError, meibel_problems
 from bot.store import StoreError, open_store
 
+P = TypeVar("P")
 SubParsers = Any  # argparse._SubParsersAction is private; its type is not worth importing
 
 
@@ -58,13 +60,48 @@ def _secrets(settings: Settings) -> list[str]:
     return [settings.api_key, settings.redis_dsn or ""]
 
 
+def fail(lines: Sequence[str], *, code: int = 2) -> int:
+    """Print one line per problem on stderr; the exit code to return."""
+    for line in lines:
+        print(f"meibel-bot: {line}", file=sys.stderr)
+    return code
+
+
 def _require_meibel(settings: Settings) -> None:
     problems = meibel_problems(settings)
     if problems:
-        for line in problems:
-            print(f"meibel-bot: {line}", file=sys.stderr)
-        print("meibel-bot: `meibel-bot demo` runs without any of these.", file=sys.stderr)
+        fail([*problems, "`meibel-bot demo` runs without any of these."])
         raise SystemExit(2)
+
+
+async def run_platform(
+    *,
+    load: Callable[[], P],
+    secrets: Callable[[P], Sequence[str]],
+    serve: Callable[[Runtime, P], Coroutine[Any, Any, None]],
+) -> int:
+    """`meibel-bot slack` / `discord`: settings checked (one line per problem, exit 2),
+    logging with every secret redacted, then the platform until SIGTERM drains it."""
+    from adapters.cli import settings_or_exit
+
+    core = settings_or_exit()
+    try:
+        platform = load()
+    except SettingsError as exc:
+        return fail(exc.problems)
+    if problems := meibel_problems(core):
+        return fail(problems)
+    configure_logging(
+        core.log_level, secrets=[core.api_key, core.redis_dsn or "", *secrets(platform)]
+    )
+    try:
+        async with open_runtime(core) as runtime:
+            await until_signalled(serve(runtime, platform))
+    except SettingsError as exc:  # found only once connected, e.g. a refused token
+        return fail(exc.problems)
+    except StoreError as exc:
+        return fail([f"the conversation store cannot be used: {exc}"], code=1)
+    return 0
 
 
 async def cmd_chat(args: argparse.Namespace) -> int:

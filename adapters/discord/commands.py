@@ -5,22 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sys
 from typing import Any
 
 import discord
 
+from adapters.commands import run_platform
 from adapters.discord.app import invite_url, services_of
 from adapters.discord.client import without_voice_warnings
 from adapters.discord.process import DiscordProcess, FleetOptions
 from adapters.discord.redact import redact_discord_secrets
 from adapters.discord.settings import DiscordSettings, load_discord_settings
 from bot.check import CheckReport, mask
-from bot.lifecycle import until_signalled
-from bot.logs import configure_logging
-from bot.runtime import Runtime, open_runtime
-from bot.settings import SettingsError, meibel_problems
-from bot.store import StoreError
+from bot.runtime import Runtime
+from bot.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -75,25 +72,11 @@ async def serve(runtime: Runtime) -> None:
 
 
 async def cmd_discord(args: argparse.Namespace) -> int:
-    from adapters.cli import settings_or_exit
-
-    settings = settings_or_exit()
-    try:
-        discord_config = discord_settings()
-    except SettingsError as exc:
-        return _fail(exc.problems)
-    if problems := meibel_problems(settings):
-        return _fail(problems)
-    secrets = [settings.api_key, settings.redis_dsn or "", discord_config.token]
-    configure_logging(settings.log_level, secrets=secrets)
-    try:
-        async with open_runtime(settings) as runtime:
-            await until_signalled(serve(runtime))
-    except SettingsError as exc:
-        return _fail(exc.problems)
-    except StoreError as exc:
-        return _fail([f"cannot use the conversation store: {exc}"], code=1)
-    return 0
+    return await run_platform(
+        load=discord_settings,
+        secrets=lambda config: [config.token],
+        serve=lambda runtime, _config: serve(runtime),
+    )
 
 
 async def check(report: CheckReport) -> None:
@@ -172,9 +155,3 @@ async def check_connection(settings: DiscordSettings, report: CheckReport) -> No
             "DISCORD_REPLY_WITHOUT_MENTION=false"
         )
     report.ok(f"invite URL: {invite_url(application.id)}")
-
-
-def _fail(problems: list[str], *, code: int = 2) -> int:
-    for line in problems:
-        print(f"meibel-bot: {line}", file=sys.stderr)
-    return code

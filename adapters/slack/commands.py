@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.commands import run_platform
 from adapters.slack.app import SlackBot
 from adapters.slack.fleet import FleetOptions
 from adapters.slack.responder import slack_error
@@ -23,11 +23,8 @@ from adapters.slack.settings import (
 )
 from bot.attachments import AttachmentPolicy
 from bot.check import CheckReport, mask
-from bot.lifecycle import until_signalled
-from bot.logs import configure_logging
-from bot.runtime import Runtime, open_runtime
-from bot.settings import SettingsError, meibel_problems
-from bot.store import StoreError
+from bot.runtime import Runtime
+from bot.settings import SettingsError
 
 log = logging.getLogger(__name__)
 SubParsers = Any  # argparse._SubParsersAction is private
@@ -77,31 +74,11 @@ async def serve(runtime: Runtime) -> None:
 
 
 async def cmd_slack(args: argparse.Namespace) -> int:
-    from adapters.cli import settings_or_exit
-
-    core = settings_or_exit()
-    try:
-        slack = require_slack_settings()
-    except SettingsError as exc:
-        return _fail(exc.problems)
-    problems = meibel_problems(core)
-    if problems:
-        return _fail(problems)
-    configure_logging(
-        core.log_level, secrets=[core.api_key, core.redis_dsn or "", *slack.secrets()]
+    return await run_platform(
+        load=require_slack_settings,
+        secrets=lambda slack: slack.secrets(),
+        serve=lambda runtime, slack: run_bot(build_bot(runtime, slack)),
     )
-    try:
-        async with open_runtime(core) as runtime:
-            await until_signalled(run_bot(build_bot(runtime, slack)))
-    except StoreError as exc:
-        return _fail([f"the conversation store cannot be used: {exc}"], code=1)
-    return 0
-
-
-def _fail(lines: list[str], *, code: int = 2) -> int:
-    for line in lines:
-        print(f"meibel-bot: {line}", file=sys.stderr)
-    return code
 
 
 async def check(report: CheckReport) -> None:

@@ -20,10 +20,10 @@ from discord.http import Route
 from pydantic import SecretStr
 
 from adapters.cli import main as cli_main
-from adapters.discord.commands import until_signalled
 from adapters.discord.process import DiscordProcess
 from adapters.discord.services import Services
 from adapters.discord.settings import DiscordSettings
+from bot.lifecycle import until_signalled
 from bot.meibel.client import MeibelClient
 from bot.meibel.retry import RetryPolicy
 from bot.pipeline import Pipeline, PipelineConfig

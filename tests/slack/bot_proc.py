@@ -14,11 +14,11 @@ import asyncio
 import dataclasses
 
 from adapters.slack.app import SlackBot
-from adapters.slack.commands import until_signalled
 from adapters.slack.fleet import FleetOptions, work_config
 from adapters.slack.server import run_bot
 from adapters.slack.settings import require_slack_settings
 from bot.attachments import AttachmentPolicy
+from bot.lifecycle import until_signalled
 from bot.logs import configure_logging
 from bot.meibel.client import MeibelClient
 from bot.metrics import Metrics
