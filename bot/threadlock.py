@@ -9,6 +9,7 @@ import secrets
 from collections.abc import AsyncIterator
 
 from bot.domain import ThreadKey
+from bot.ordering import ArrivalOrder
 from bot.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -37,31 +38,12 @@ class ThreadLocks:
         self._store = store
         self._ttl = ttl_seconds
         self._max_wait = max_wait_seconds
-        self._tails: dict[ThreadKey, asyncio.Future[None]] = {}
+        self._arrival: ArrivalOrder[ThreadKey] = ArrivalOrder()
 
     @contextlib.asynccontextmanager
     async def hold(self, key: ThreadKey) -> AsyncIterator[None]:
-        async with self._local_turn(key), self._shared_lock(key):
+        async with self._arrival.turn(key), self._shared_lock(key):
             yield
-
-    @contextlib.asynccontextmanager
-    async def _local_turn(self, key: ThreadKey) -> AsyncIterator[None]:
-        loop = asyncio.get_running_loop()
-        previous = self._tails.get(key)
-        mine: asyncio.Future[None] = loop.create_future()
-        self._tails[key] = mine
-        try:
-            if previous is not None:
-                await asyncio.shield(previous)
-            yield
-        finally:
-            if previous is not None and not previous.done():
-                # Cancelled while waiting: hand the turn on only when the one before ends.
-                previous.add_done_callback(lambda _: _finish(mine))
-            else:
-                _finish(mine)
-                if self._tails.get(key) is mine:
-                    del self._tails[key]
 
     @contextlib.asynccontextmanager
     async def _shared_lock(self, key: ThreadKey) -> AsyncIterator[None]:
@@ -95,8 +77,3 @@ class ThreadLocks:
                     return
             except Exception:
                 log.warning("could not renew the lock of %s; will try again", key)
-
-
-def _finish(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)

@@ -28,6 +28,7 @@ from adapters.discord.jobs import MESSAGE_JOB, MessageWork, file_refs, job_id
 from adapters.discord.places import resolve_place
 from adapters.discord.question_files import question_text
 from bot.domain import Tenant
+from bot.ordering import ArrivalOrder
 from bot.store.base import StoreError
 from bot.work import Job
 
@@ -52,8 +53,15 @@ class MessageHandler:
         self.allow = allow
         self.intake = intake
         self.reply_without_mention = reply_without_mention
+        # discord.py runs each on_message as its own task: without turns, two messages of
+        # one channel could reach the queue in the other order and be answered so.
+        self._arrival: ArrivalOrder[int] = ArrivalOrder()
 
     async def on_message(self, message: discord.Message) -> None:
+        async with self._arrival.turn(message.channel.id):
+            await self._take(message)
+
+    async def _take(self, message: discord.Message) -> None:
         try:
             addressed = await self._addressed(message)
         except Exception:  # not known to be for the bot: log, but say nothing in public
