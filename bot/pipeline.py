@@ -35,6 +35,7 @@ from bot.metrics import Metrics
 from bot.routing import AgentRef, Router
 from bot.store.base import SessionRecord, Store, StoreError
 from bot.threadlock import ThreadBusy, ThreadLocks
+from bot.turnlog import Notes
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,11 @@ class Pipeline:
         self.locks = locks or ThreadLocks(store)
         self.metrics = metrics or Metrics()
 
-    async def ask(self, question: Question) -> Answer:
-        """Answer one question in its thread's session, one at a time per thread."""
+    async def ask(self, question: Question, *, notes: Notes | None = None) -> Answer:
+        """Answer one question in its thread's session, one at a time per thread.
+
+        `notes` are the job's notes (bot.turnlog): a turn noted as sent is never sent again.
+        """
         self.metrics.questions.labels(question.platform).inc()
         answer = await self._ask(question)
         self.metrics.answered(question.platform, answer)
@@ -100,7 +104,11 @@ class Pipeline:
             self.metrics.in_flight.dec()
 
     async def ask_stream(
-        self, question: Question, *, files: Sequence[FilePart] = ()
+        self,
+        question: Question,
+        *,
+        files: Sequence[FilePart] = (),
+        notes: Notes | None = None,
     ) -> AsyncIterator[Update]:
         """Answer as the agent writes: progress, the text so far, then one Final.
 
