@@ -6,10 +6,14 @@ anything more for that job. The worker sets the current run's fence (a context v
 so that the handler's code needs no extra argument); code about to do something a user or
 a service would see calls `await guard()` first, which raises `FenceLost` when the run no
 longer owns its job.
+
+The same context carries the run's deadline: `time_left()` tells a handler how long it
+has before the worker gives up on it, so that it can end with an honest notice in time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 from collections.abc import Iterator
@@ -33,6 +37,9 @@ class Fence(Protocol):
 _current: contextvars.ContextVar[Fence | None] = contextvars.ContextVar(
     "meibel_bot_fence", default=None
 )
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "meibel_bot_deadline", default=None
+)
 
 
 def current_fence() -> Fence | None:
@@ -41,13 +48,24 @@ def current_fence() -> Fence | None:
 
 
 @contextlib.contextmanager
-def fenced(fence: Fence) -> Iterator[None]:
-    """Inside, `guard()` checks `fence` (the worker wraps each handler call in this)."""
+def fenced(fence: Fence, *, deadline: float | None = None) -> Iterator[None]:
+    """Inside, `guard()` checks `fence` and `time_left()` counts down to `deadline` (the
+    event loop's time); the worker wraps each handler call in this."""
     token = _current.set(fence)
+    deadline_token = _deadline.set(deadline)
     try:
         yield
     finally:
+        _deadline.reset(deadline_token)
         _current.reset(token)
+
+
+def time_left() -> float | None:
+    """Seconds until the current job run's deadline (may be negative); None outside a job."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return None
+    return deadline - asyncio.get_running_loop().time()
 
 
 async def guard() -> None:
