@@ -111,10 +111,11 @@ def bot_settings(
         settings |= {
             "REDIS_URL": redis,
             "STREAMING": "on" if args.streaming else "off",
-            "WORKER_CONCURRENCY": str(args.worker_concurrency),
             "LOG_LEVEL": "WARNING",
             "SHUTDOWN_GRACE_SECONDS": "5",
         }
+        if args.worker_concurrency is not None:  # None: the bot's default
+            settings["WORKER_CONCURRENCY"] = str(args.worker_concurrency)
     return clean_environment(settings)
 
 
