@@ -88,6 +88,11 @@ class Settings(BaseSettings):
         description="a port for /healthz, /readyz and /metrics when no HTTP server runs "
         "(Slack HTTP mode serves them on $PORT)",
     )
+    ops_token: SecretStr | None = Field(
+        None,
+        description="a secret that callers of /metrics and of /readyz's detail must send as "
+        "'Authorization: Bearer <token>'; unset: /metrics is open, /readyz says only ready or not",
+    )
     max_question_chars: int = Field(
         8000, ge=1, description="the longest question accepted, in characters, at least 1"
     )

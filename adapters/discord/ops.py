@@ -26,9 +26,16 @@ class OpsServer(AsgiServer):
         meibel: MeibelClient,
         metrics: Metrics,
         queue: WorkQueue,
+        token: str | None = None,
         host: str = "0.0.0.0",
     ) -> None:
-        app = ops_app(store=store, meibel=meibel, metrics=metrics, refresh=queue_gauges(queue))
+        app = ops_app(
+            store=store,
+            meibel=meibel,
+            metrics=metrics,
+            refresh=queue_gauges(queue),
+            token=token,
+        )
         super().__init__(app, host=host, port=port)
 
     def start(self) -> None:

@@ -49,6 +49,7 @@ class FleetOptions:
     concurrency: int = 256
     grace_seconds: float = 25.0
     ops_port: int | None = None
+    ops_token: str | None = None  # OPS_TOKEN: required for /metrics and /readyz's detail
     rate_limit: RateLimit | None = None
     work: WorkConfig = field(
         default_factory=lambda: WorkConfig(submit_timeout=SUBMIT_TIMEOUT_SECONDS)
@@ -63,6 +64,7 @@ class FleetOptions:
             concurrency=settings.worker_concurrency,
             grace_seconds=settings.shutdown_grace_seconds,
             ops_port=settings.ops_port,
+            ops_token=settings.ops_token.get_secret_value() if settings.ops_token else None,
             rate_limit=RateLimit.parse(limit) if limit else None,
             work=WorkConfig(submit_timeout=SUBMIT_TIMEOUT_SECONDS),
         )
@@ -148,6 +150,7 @@ class DiscordProcess:
             meibel=self.meibel,
             metrics=self.services.pipeline.metrics,
             queue=self.queue,
+            token=self.fleet.ops_token,
         )
         self.ops.start()
 

@@ -27,6 +27,7 @@ class FleetOptions:
     grace_seconds: float = 25.0  # SHUTDOWN_GRACE_SECONDS
     rate_limit: RateLimit | None = None  # USER_RATE_LIMIT; None: no limit
     ops_port: int | None = None  # OPS_PORT: /healthz, /readyz, /metrics in Socket Mode
+    ops_token: str | None = None  # OPS_TOKEN: required for /metrics and /readyz's detail
     work: WorkConfig = field(default_factory=work_config)
 
     @classmethod
@@ -37,6 +38,7 @@ class FleetOptions:
             grace_seconds=settings.shutdown_grace_seconds,
             rate_limit=RateLimit.parse(limit) if limit else None,
             ops_port=settings.ops_port,
+            ops_token=settings.ops_token.get_secret_value() if settings.ops_token else None,
         )
 
     def open_queue(self, store: Store) -> WorkQueue:

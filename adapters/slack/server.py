@@ -97,7 +97,11 @@ def _ops_routes(bot: SlackBot) -> list[Route]:
 
         return [Route("/healthz", healthz, methods=["GET"])]
     return ops_routes(
-        store=bot.store, meibel=bot.meibel, metrics=bot.metrics, refresh=queue_gauges(bot.queue)
+        store=bot.store,
+        meibel=bot.meibel,
+        metrics=bot.metrics,
+        refresh=queue_gauges(bot.queue),
+        token=bot.fleet.ops_token,
     )
 
 
@@ -119,7 +123,11 @@ def ops_server(bot: SlackBot, *, port: int) -> AsgiServer | None:
     if bot.meibel is None:
         return None
     app = ops_app(
-        store=bot.store, meibel=bot.meibel, metrics=bot.metrics, refresh=queue_gauges(bot.queue)
+        store=bot.store,
+        meibel=bot.meibel,
+        metrics=bot.metrics,
+        refresh=queue_gauges(bot.queue),
+        token=bot.fleet.ops_token,
     )
     try:
         server = AsgiServer(app, port=port)

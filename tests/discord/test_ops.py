@@ -25,11 +25,14 @@ def sample(metrics: str, name: str) -> float:
 async def test_the_ops_port_serves_health_readiness_and_metrics_with_queue_gauges(
     fake_discord: FakeDiscord, start_discord_bot: StartBot, meibel_server: DevServer
 ) -> None:
-    bot = await start_discord_bot(fleet=fleet_options(ops_port=0))
+    bot = await start_discord_bot(fleet=fleet_options(ops_port=0, ops_token="t0ken"))
     assert bot.process.ops is not None
     w = fake_discord.world
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{bot.process.ops.port}") as http:
+    base = f"http://127.0.0.1:{bot.process.ops.port}"
+    headers = {"Authorization": "Bearer t0ken"}
+    async with httpx.AsyncClient(base_url=base, headers=headers) as http:
         assert (await http.get("/healthz")).status_code == 200
+        assert (await http.get("/metrics", headers={"Authorization": ""})).status_code == 401
         ready = await http.get("/readyz")
         assert ready.status_code == 200 and ready.json() == {
             "ready": True,

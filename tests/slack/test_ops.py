@@ -18,6 +18,8 @@ from tests.fixtures.redis import free_port
 from tests.fixtures.slack import APP_TOKEN, FakeSlack
 from tests.slack.conftest import SESSION_TTL, Harness, make_pipeline, mention, slack_settings
 
+TOKEN = "ops-token-for-tests"
+
 
 def sample(metrics: str, name: str, labels: str = "") -> float:
     """The value of one sample in Prometheus' text format."""
@@ -53,15 +55,25 @@ async def test_metrics_count_questions_and_answers_and_show_the_queue(start_bot:
     assert "meibel_bot_meibel_latency_seconds_bucket" in after
 
 
-async def test_readyz_names_what_is_down(harness: Harness) -> None:
-    ready = await harness.http.get("/readyz")
+async def test_readyz_names_what_is_down_to_the_operator_only(start_bot: object) -> None:
+    harness: Harness = await start_bot(bot_options={"fleet": FleetOptions(ops_token=TOKEN)})  # type: ignore[operator]
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    ready = await harness.http.get("/readyz", headers=bearer)
     assert ready.status_code == 200
     assert ready.json() == {"ready": True, "store": "ok", "meibel": "ok"}
+    assert (await harness.http.get("/metrics")).status_code == 401
+    assert (await harness.http.get("/metrics", headers=bearer)).status_code == 200
     await harness.meibel.stop()
-    down = await harness.http.get("/readyz")
+    for _ in range(75):  # the result is cached for a few seconds
+        down = await harness.http.get("/readyz", headers=bearer)
+        if down.status_code != 200:
+            break
+        await asyncio.sleep(0.2)
     assert down.status_code == 503
     assert down.json()["store"] == "ok"
     assert down.json()["meibel"].startswith("unreachable")
+    anonymous = await harness.http.get("/readyz")
+    assert anonymous.status_code == 503 and anonymous.json() == {"ready": False}
     assert (await harness.http.get("/healthz")).status_code == 200  # alive all the same
 
 
