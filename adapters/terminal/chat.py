@@ -1,25 +1,74 @@
-"""`meibel-bot chat`: a conversation in the terminal through the same pipeline as Slack."""
+"""`meibel-bot chat` and `demo`: a conversation in the terminal through the same pipeline as Slack.
+
+In a terminal (stdin and stdout both TTYs) answers are rendered with rich: Markdown with
+colours, a spinner with the agent's activity, the text updating in place as it streams.
+`NO_COLOR` (set to anything) turns colour off. Log lines are hidden unless `verbose`, and
+then held back while an answer is drawn.
+
+Piped (stdin or stdout not a TTY) the output is plain text for scripts, in this stable
+format, one block per input line, each block followed by one empty line:
+
+    meibel> <the answer's Markdown, as the agent wrote it>
+    <empty line>
+    Sources:
+      [1] <title> <<url>>          (the url part only when there is one)
+    Files:
+      - <filename> (<url> | <N> characters of text)
+    Actions (type a1, a2, ... to ask the agent to do one):
+      a1) <label> <<url>>
+    Follow-ups (type a number to ask one):
+      1) <question>
+
+Sections appear only when the answer has them, in that order, an empty line between them.
+A failure is one block `meibel> (error) <text>`; a usage hint `(hint) <text>`, or
+`meibel> (hint) <text>` when it came from the agent's side. Each answer is written whole once
+it is complete: no progress lines, no partial text, no ANSI codes, control characters
+removed. The exit code is 1 when any answer was a failure, else 0; interactive runs exit 0.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import getpass
-import itertools
+import os
+import re
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import TextIO
 
-from adapters.terminal.render import render, render_extras
-from bot.domain import Answer, Final, PartialText, Progress, Question
+from adapters.terminal.render import choice_tip
+from adapters.terminal.screen import PlainScreen, RichScreen, Screen, rich_console
+from bot.domain import Answer, AnswerKind, Final, Question, Update
 from bot.pipeline import Pipeline
 
-PROMPT = "you> "
-HELP = (
-    "Type a question and press Enter. A number asks that follow-up, a1/a2/... asks the agent "
-    "to do that action, /new starts a new conversation, /quit or end of input leaves."
+COMMANDS = (
+    ("1, 2, ...", "ask that follow-up"),
+    ("a1, a2, ...", "ask the agent to do that action"),
+    ("/new", "start a new conversation"),
+    ("/help", "show this list"),
+    ("/quit", "leave (so does Ctrl-D)"),
 )
+HELP = "Commands:\n" + "\n".join(f"  {name:<12} {what}" for name, what in COMMANDS)
+WELCOME = "Type a question and press Enter. /help lists the commands; Ctrl-D leaves."
+# "/new" is a command; "/etc/hosts is missing" is a question.
+_COMMAND = re.compile(r"^/[A-Za-z][\w-]*$")
+_ACTION = re.compile(r"^a(\d+)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """Send this text to the agent."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    """Tell the user this, send nothing."""
+
+    text: str
 
 
 class TerminalChat:
@@ -29,18 +78,19 @@ class TerminalChat:
         self,
         pipeline: Pipeline,
         *,
-        out: TextIO,
+        screen: Screen,
         interactive: bool,
         streaming: bool = True,
         user: str | None = None,
     ) -> None:
         self.pipeline = pipeline
-        self.out = out
+        self.screen = screen
         self.interactive = interactive
         self.streaming = streaming
         self.user = user or _user_name()
         self.thread = uuid.uuid4().hex
         self.last: Answer | None = None
+        self.failed = False
 
     def question(self, text: str) -> Question:
         return Question(
@@ -52,19 +102,25 @@ class TerminalChat:
             text=text,
         )
 
-    def resolve(self, line: str) -> str | None:
-        """What to ask for an input line: a number picks a follow-up, aN an action."""
+    def resolve(self, line: str) -> Ask | Hint:
+        """What an input line means: a question, a follow-up by number, an action by aN."""
         choice = line.strip()
-        if self.last is None:
-            return choice
-        if choice.isdigit() and 1 <= int(choice) <= len(self.last.follow_ups):
-            return self.last.follow_ups[int(choice) - 1]
-        if choice[:1].lower() == "a" and choice[1:].isdigit():
-            index = int(choice[1:])
-            if 1 <= index <= len(self.last.actions):
-                action = self.last.actions[index - 1]
-                return f"Please do this: {action.label} ({action.action})"
-        return choice
+        follow_ups = self.last.follow_ups if self.last else ()
+        actions = self.last.actions if self.last else ()
+        if choice.isdigit() and follow_ups:
+            index = int(choice)
+            if 1 <= index <= len(follow_ups):
+                return Ask(follow_ups[index - 1])
+            return Hint(f"There is no follow-up {index}. {_tip(self.last)}")
+        if match := _ACTION.match(choice):
+            index = int(match.group(1))
+            if 1 <= index <= len(actions):
+                action = actions[index - 1]
+                return Ask(f"Please do this: {action.label} ({action.action})")
+            if not actions:
+                return Hint(f"The last answer offered no actions, so there is no {choice}.")
+            return Hint(f"There is no action {choice}. {_tip(self.last)}")
+        return Ask(choice)
 
     async def handle(self, line: str) -> bool:
         """Answer one input line; False when the user asked to leave."""
@@ -73,74 +129,43 @@ class TerminalChat:
             return False
         if command == "/new":
             self.thread, self.last = uuid.uuid4().hex, None
-            self.say("Started a new conversation.")
+            self.screen.notice("Started a new conversation.")
             return True
         if command in ("/help", "?"):
-            self.say(HELP)
+            self.screen.notice(HELP)
             return True
-        text = self.resolve(line)
-        if text is None:
+        if _COMMAND.match(command):
+            self.screen.notice(f"Unknown command {line.strip()}. {_commands()}", hint=True)
             return True
-        if self.interactive and text != line.strip():
-            self.say(f"(asking) {text}")
-        if self.streaming:
-            answer = await self.stream(text)
-        else:
-            async with self.spinner():
-                answer = await self.pipeline.ask(self.question(text))
-            self.say(f"meibel> {render(answer)}")
+        resolved = self.resolve(line)
+        if isinstance(resolved, Hint):
+            self.screen.notice(resolved.text, hint=True)
+            return True
+        if self.interactive and resolved.text != line.strip():
+            self.screen.notice(f"(asking) {resolved.text}")
+        answer = await self.screen.answer(self.updates(resolved.text))
+        if answer.kind is AnswerKind.ERROR:
+            self.failed = True
         if answer.ok:
             self.last = answer
         return True
 
-    async def stream(self, text: str) -> Answer:
-        """Print the text as it arrives and each activity on its own line."""
-        shown: str | None = None
-        async for update in self.pipeline.ask_stream(self.question(text)):
-            if isinstance(update, Progress) and shown is None:
-                self.out.write(f"... {update.text}\n")
-            elif isinstance(update, PartialText):
-                if shown is None:
-                    self.out.write("meibel> ")
-                    shown = ""
-                self.out.write(update.text[len(shown) :])
-                shown = update.text
-            elif isinstance(update, Final):
-                answer = update.answer
-                if shown is None:
-                    self.say(f"meibel> {render(answer)}")
-                    return answer
-                rest = answer.text[len(shown) :] if answer.text.startswith(shown) else ""
-                extras = render_extras(answer)
-                self.say(rest.rstrip() + ("\n\n" + extras if extras else ""))
-                return answer
-            self.out.flush()
-        raise RuntimeError("the pipeline's stream ended without a final answer")
+    def updates(self, text: str) -> AsyncIterator[Update]:
+        """The pipeline's updates for a question; without streaming, only the Final."""
+        if self.streaming:
+            return self.pipeline.ask_stream(self.question(text))
+        return self._asked(text)
 
-    def say(self, text: str) -> None:
-        self.out.write(text + "\n\n")
-        self.out.flush()
-
-    @contextlib.asynccontextmanager
-    async def spinner(self) -> AsyncIterator[None]:
-        if not self.interactive:
-            yield
-            return
-        task = asyncio.create_task(_spin(self.out))
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            self.out.write("\r\x1b[K")
+    async def _asked(self, text: str) -> AsyncIterator[Update]:
+        yield Final(await self.pipeline.ask(self.question(text)))
 
 
-async def _spin(out: TextIO) -> None:
-    for frame in itertools.cycle("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"):
-        out.write(f"\r{frame} thinking...")
-        out.flush()
-        await asyncio.sleep(0.1)
+def _tip(answer: Answer | None) -> str:
+    return choice_tip(answer) if answer else ""
+
+
+def _commands() -> str:
+    return "Commands: " + ", ".join(name for name, _ in COMMANDS if name.startswith("/")) + "."
 
 
 def _user_name() -> str:
@@ -150,27 +175,45 @@ def _user_name() -> str:
         return "you"
 
 
+def wants_color(environ: Mapping[str, str]) -> bool:
+    """False when NO_COLOR is set, to any value (https://no-color.org)."""
+    return "NO_COLOR" not in environ
+
+
 async def run_chat(
     pipeline: Pipeline,
     *,
     streaming: bool = True,
+    verbose: bool = False,
     stdin: TextIO = sys.stdin,
     out: TextIO = sys.stdout,
 ) -> int:
-    """Read lines until end of input; exit 0. A spinner and prompt only on a terminal."""
+    """Read lines until end of input or /quit. Interactive runs exit 0; piped runs exit 1
+    when any answer failed. `verbose` shows log lines (on stderr) in a terminal too."""
     interactive = stdin.isatty() and out.isatty()
-    chat = TerminalChat(pipeline, out=out, interactive=interactive, streaming=streaming)
+    screen: Screen
     if interactive:
-        chat.say(HELP)
+        rich = RichScreen(rich_console(out, no_color=not wants_color(os.environ)), verbose=verbose)
+        screen = rich
+    else:
+        screen = PlainScreen(out)
+    chat = TerminalChat(pipeline, screen=screen, interactive=interactive, streaming=streaming)
+    if not interactive:
+        await _loop(chat, stdin)
+        return 1 if chat.failed else 0
+    with rich.logs.installed():
+        screen.notice(WELCOME)
+        await _loop(chat, stdin)
+    return 0
+
+
+async def _loop(chat: TerminalChat, stdin: TextIO) -> None:
     loop = asyncio.get_running_loop()
     while True:
-        if interactive:
-            out.write(PROMPT)
-            out.flush()
+        chat.screen.prompt()
         line = await loop.run_in_executor(None, stdin.readline)
         if not line:
-            return 0
-        if not line.strip():
-            continue
-        if not await chat.handle(line):
-            return 0
+            chat.screen.end_of_input()
+            return
+        if line.strip() and not await chat.handle(line):
+            return
