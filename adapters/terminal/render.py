@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.markdown import Heading, Markdown, MarkdownElement
 from rich.rule import Rule
 from rich.table import Table
@@ -105,11 +105,12 @@ def _where(artifact: Artifact) -> str:
 
 
 class _LeftHeading(Heading):
-    """Headings flush left, as in a chat: rich centres h1 for documents."""
+    """Headings flush left and without a box, as in a chat: rich centres h1 for documents."""
 
-    LEVEL_ALIGN: ClassVar[dict[str, str]] = dict.fromkeys(  # type: ignore[assignment]
-        ("h1", "h2", "h3", "h4", "h5", "h6"), "left"
-    )
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        text = self.text.copy()
+        text.justify = "left"
+        yield text
 
 
 class _ChatMarkdown(Markdown):
