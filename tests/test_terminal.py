@@ -106,8 +106,8 @@ async def test_chat_explains_a_bad_key_without_a_traceback(
 ) -> None:
     env = server_env(meibel_server, tmp_path, MEIBEL_API_KEY="sk-not-the-right-key")
     code, out, err = await run(["chat"], env=env, cwd=tmp_path, stdin="hello\n")
-    assert code == 0
-    assert "API key was refused" in out
+    assert code == 1  # piped: a failed answer fails the run, for scripts
+    assert out.startswith("meibel> (error) ") and "API key was refused" in out
     assert "sk-not-the-right-key" not in out + err
     assert "Traceback" not in out + err
 
@@ -137,6 +137,7 @@ async def test_demo_needs_no_credentials(tmp_path: Path) -> None:
     assert code == 0, err
     assert 'You asked: "What can you do?"' in out
     assert "Sources:" in out
+    assert "\x1b" not in out  # piped: plain text, whatever the terminal type
 
 
 async def test_check_masks_secrets_and_passes(meibel_server: DevServer, tmp_path: Path) -> None:
@@ -169,17 +170,58 @@ async def test_check_reports_an_unreachable_store(
     assert "sekrit" not in out
 
 
-async def test_chat_streams_text_and_shows_the_agent_at_work(
+async def test_piped_chat_writes_each_streamed_answer_once_whole_and_plain(
     meibel_server: DevServer, tmp_path: Path
 ) -> None:
-    code, out, _ = await run(
-        ["chat"], env=server_env(meibel_server, tmp_path), cwd=tmp_path, stdin="hello\n"
+    meibel_server.stream_chunk_delay_seconds = 0.01
+    code, out, err = await run(
+        ["chat"],
+        env=server_env(meibel_server, tmp_path, LOG_LEVEL="INFO", TERM="xterm-256color"),
+        cwd=tmp_path,
+        stdin="hello\n",
     )
     assert code == 0
-    assert "... Searching the knowledge base..." in out
-    assert out.index("... Searching") < out.index('You asked: "hello"') < out.index("Sources:")
-    assert out.count('You asked: "hello"') == 1  # streamed text is not printed twice
     assert [r.path.rsplit("/", 1)[-1] for r in meibel_server.chat_requests()] == ["stream"]
+    assert out.startswith("meibel> ## Answer 1: hello\n\nYou asked: \"hello\"\n")
+    assert out.count('You asked: "hello"') == 1  # streamed, yet written once
+    assert out.index('You asked: "hello"') < out.index("\n\nSources:\n  [1] ")
+    assert "\x1b" not in out and "Searching" not in out  # no ANSI codes, no progress lines
+    assert out.endswith("  3) Where is turn 1 documented?\n\n")
+    assert "answered in" in err and "answered in" not in out  # logs on stderr only
+
+
+async def test_piped_chat_hints_instead_of_asking_and_strips_agent_escapes(
+    meibel_server: DevServer, tmp_path: Path
+) -> None:
+    question = "say \x1b]0;PWNED\x07 \x1b[31mred\x1b[0m \x9b2J and [red]x[/red]"
+    code, out, _ = await run(
+        ["chat"],
+        env=server_env(meibel_server, tmp_path),
+        cwd=tmp_path,
+        stdin=f"{question}\n9\na9\n/foo\n/help\n2\n",
+    )
+    assert code == 0
+    [session] = meibel_server.sessions.values()
+    assert session.user_messages[0] == question  # sent as typed: only the output is cleaned
+    assert len(session.user_messages) == 2  # 9, a9, /foo and /help were not sent
+    assert session.user_messages[1].startswith("What should I do next about say")
+    assert 'You asked: "say  red  and [red]x[/red]"' in out
+    assert "PWNED" not in out and "\x1b" not in out and "\x9b" not in out
+    assert "(hint) There is no follow-up 9. Type 1-3 to ask a follow-up" in out
+    assert "(hint) There is no action a9. Type 1-3 to ask a follow-up, a1-a3" in out
+    assert "(hint) Unknown command /foo. Commands: /new, /help, /quit." in out
+    assert "  /new         start a new conversation" in out
+
+
+async def test_piped_chat_exits_1_when_any_answer_failed(
+    meibel_server: DevServer, tmp_path: Path
+) -> None:
+    meibel_server.faults.error_rate = 1.0  # every chat answered 503, retries included
+    code, out, err = await run(
+        ["chat"], env=server_env(meibel_server, tmp_path), cwd=tmp_path, stdin="hi\n"
+    )
+    assert code == 1, out
+    assert out.startswith("meibel> (error) ") and "Traceback" not in out + err
 
 
 async def test_streaming_off_uses_plain_chat(meibel_server: DevServer, tmp_path: Path) -> None:

@@ -146,7 +146,7 @@ def answer_view(answer: Answer) -> RenderableType:
 def extras_view(answer: Answer) -> RenderableType | None:
     """Sources, files, actions and follow-ups as one aligned block under a thin rule."""
     table = Table.grid(padding=(0, 1))
-    table.add_column(style="bold", no_wrap=True)
+    table.add_column(style="bold", no_wrap=True, min_width=len("Follow-ups"))
     table.add_column(justify="right", style="cyan", no_wrap=True)
     table.add_column()
     for i, source in enumerate(answer.sources, 1):
