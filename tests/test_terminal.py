@@ -182,7 +182,7 @@ async def test_piped_chat_writes_each_streamed_answer_once_whole_and_plain(
     )
     assert code == 0
     assert [r.path.rsplit("/", 1)[-1] for r in meibel_server.chat_requests()] == ["stream"]
-    assert out.startswith("meibel> ## Answer 1: hello\n\nYou asked: \"hello\"\n")
+    assert out.startswith('meibel> ## Answer 1: hello\n\nYou asked: "hello"\n')
     assert out.count('You asked: "hello"') == 1  # streamed, yet written once
     assert out.index('You asked: "hello"') < out.index("\n\nSources:\n  [1] ")
     assert "\x1b" not in out and "Searching" not in out  # no ANSI codes, no progress lines
