@@ -94,7 +94,7 @@ class RichScreen:
         self.console.print()  # Ctrl-D: the shell's prompt starts on a line of its own
 
     async def answer(self, updates: AsyncIterator[Update]) -> Answer:
-        view = _Streaming(self.console)
+        view = _Streaming()
         self.frames = 0
         self.console.print()
         with self.logs.holding_back():
@@ -146,8 +146,7 @@ class RichScreen:
 class _Streaming:
     """The live region: the spinner until text arrives, then the text's last screenful."""
 
-    def __init__(self, console: Console) -> None:
-        self.console = console
+    def __init__(self) -> None:
         self.spinner = Spinner("dots", text=Text(THINKING, style="cyan"), style="cyan")
         self.latest: PartialText | None = None
         self.dirty = False
