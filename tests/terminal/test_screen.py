@@ -67,6 +67,23 @@ async def test_many_small_pieces_cost_at_most_ten_frames_a_second() -> None:
     assert lines[-1] == "Sources    [1] Doc  https://d.example"
 
 
+async def test_an_answer_taller_than_the_terminal_ends_on_screen_whole_and_once() -> None:
+    out, screen = terminal()
+    screen.console.size = (60, 10)  # the live region keeps to the last 8 lines
+
+    async def updates() -> AsyncIterator[Update]:
+        text = ""
+        for i in range(30):
+            text += f"- item {i}\n"
+            yield PartialText(text)
+            await asyncio.sleep(0.02)
+        yield Final(Answer(text=text))
+
+    await screen.answer(updates())
+    assert screen.frames >= 3
+    assert shown(out.getvalue()) == [f" • item {i}" for i in range(30)]
+
+
 class Witness(logging.Handler):
     """A root log handler, as bot.logs installs one, that notes whether the answer was
     already on screen when each line reached it."""
