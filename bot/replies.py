@@ -102,6 +102,35 @@ def cut_off(text: str, *, session_restarted: bool = False) -> Answer:
     )
 
 
+TURN_UNCERTAIN = failure(
+    "turn_uncertain",
+    "I lost the connection to the agent while it was answering. "
+    "The agent may still be working on this; ask again if nothing arrives.",
+)
+
+
+def turn_uncertain(*, session_restarted: bool = False) -> Answer:
+    """Nothing could establish what became of a sent turn (kind ERROR, `turn_uncertain`).
+
+    Never followed by a silent re-send: the user decides (the adapters add a Try again
+    button to ERROR answers, and keep any text already shown above this notice).
+    """
+    return dataclasses.replace(TURN_UNCERTAIN, session_restarted=session_restarted)
+
+
+ANSWER_CUT = "_This answer was longer than {limit:,} characters, so it was cut here._"
+
+
+def capped(answer: Answer, limit: int, *, cut: bool = False) -> Answer:
+    """The answer cut to `limit` characters, with a short note saying so (also when `cut`
+    says the text was already cut on the way in)."""
+    if len(answer.text) <= limit and not cut:
+        return answer
+    return with_note(
+        dataclasses.replace(answer, text=answer.text[:limit]), ANSWER_CUT.format(limit=limit)
+    )
+
+
 FILES_NOT_SENT = (
     "_Your attached files could not be sent to the agent this time; "
     "the answer is based on your text only._"

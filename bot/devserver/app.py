@@ -18,7 +18,14 @@ from aiohttp.log import access_logger
 from aiohttp.typedefs import Handler
 
 from bot.devserver.answers import now_iso
-from bot.devserver.faults import Faults, QueuedResponse, StreamFailure, default_error_body
+from bot.devserver.faults import (
+    DropPoint,
+    Faults,
+    QueuedDrop,
+    QueuedResponse,
+    StreamFailure,
+    default_error_body,
+)
 from bot.devserver.recording import RecordedRequest, new_record, read_body
 from bot.devserver.state import AgentInfo, SessionInfo, default_agents, synthesize_agent
 from bot.devserver.streaming import STREAM_MODES, StreamMode
@@ -46,6 +53,8 @@ class DevServer:
         faults: Faults | None = None,
         stream_mode: StreamMode = "cumulative",
         stream_chunk_delay_seconds: float = 0.0,
+        stream_piece_chars: int | None = None,
+        answer_chars: int | None = None,
         agents: list[AgentInfo] | None = None,
         access_log: bool = False,
     ) -> None:
@@ -55,8 +64,15 @@ class DevServer:
         self.faults = faults or Faults()
         self.stream_mode: StreamMode = stream_mode
         self.stream_chunk_delay_seconds = stream_chunk_delay_seconds
+        # Streams in pieces of this many characters (default: about six pieces per answer).
+        self.stream_piece_chars = stream_piece_chars
+        # Pads every answer to this many characters (for size and CPU tests).
+        self.answer_chars = answer_chars
         self.agents: dict[str, AgentInfo] = {a.id: a for a in (agents or default_agents())}
         self.requests: list[RecordedRequest] = []
+        # How many times the agent received each user message (chats it accepted and ran,
+        # whatever became of the connection): the count an at-most-once test asserts on.
+        self.received: Counter[str] = Counter()
         self.sessions: dict[str, SessionInfo] = {}
         self.host = "127.0.0.1"
         self.port = 0
@@ -67,6 +83,7 @@ class DevServer:
         self._in_flight_by_session: Counter[str] = Counter()
         self._queued: list[QueuedResponse] = []
         self._stream_failures: list[StreamFailure] = []
+        self._drops: list[QueuedDrop] = []
         self._gate = asyncio.Event()
         self._gate.set()
         self._changed = asyncio.Event()
@@ -162,6 +179,17 @@ class DevServer:
         with `abort` a cut connection, and no `completion` either way."""
         self._stream_failures.append(StreamFailure(times, after_partials, abort))
 
+    def queue_drop(
+        self, *, at: DropPoint = "request", times: int = 1, path_contains: str = "/chat"
+    ) -> None:
+        """Cut the connection of the next `times` matching chats without an answer, at
+        `at`: right after reading the request, or (streams) right after `connected`.
+
+        The agent still runs each turn and records it in the session, as a real server
+        would after its client went away.
+        """
+        self._drops.append(QueuedDrop(at=at, remaining=times, path_contains=path_contains))
+
     def forget_sessions(self) -> None:
         """Forget every session, as if they expired: chats into them now answer 404."""
         self.sessions.clear()
@@ -218,6 +246,13 @@ class DevServer:
                 failure.remaining -= 1
                 return failure
         return None
+
+    def _take_drop(self, at: DropPoint, path: str) -> bool:
+        for drop in self._drops:
+            if drop.matches(at, path):
+                drop.remaining -= 1
+                return True
+        return False
 
     def _notify(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
