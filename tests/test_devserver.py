@@ -241,7 +241,7 @@ async def test_session_detail_lists_the_conversation(
     await ask(http, session_id, "first")
     detail = (await http.get(f"sessions/{session_id}")).json()
     assert detail["agent_id"] == "agt_dev_helpdesk"
-    assert detail["status"] == "RUNNING"
+    assert detail["status"] == "COMPLETED"  # RUNNING only while a turn is in progress
     assert [m["type"] for m in detail["messages"]] == ["user", "assistant"]
     assert detail["messages"][0]["message"] == "first"
     messages = (await http.get(f"sessions/{session_id}/messages")).json()
@@ -543,7 +543,9 @@ async def test_stream_failure_sends_error_and_no_completion(
     assert names[-1] == "error"
     assert names.count("partial_response") == 2
     assert "completion" not in names
-    assert meibel_server.sessions[session_id].turns == []
+    # The agent received the message and failed it: in the history, with no answer.
+    [turn] = meibel_server.sessions[session_id].turns
+    assert (turn.user_message, turn.answer, turn.failed) == ("break", None, True)
     assert [n for n, _ in await stream(http, session_id, "works")][-1] == "completion"
 
 

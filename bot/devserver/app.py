@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -221,6 +222,14 @@ class DevServer:
         Wrap it in `asyncio.timeout()` so a test that never gets there fails instead of hanging.
         """
         while self.in_flight < count:
+            await self._changed.wait()
+
+    async def wait_for(self, condition: Callable[[], bool]) -> None:
+        """Wait until `condition()` holds, checked whenever a chat starts or ends.
+
+        Wrap it in `asyncio.timeout()` so a test that never gets there fails instead of hanging.
+        """
+        while not condition():
             await self._changed.wait()
 
     def chat_requests(self) -> list[RecordedRequest]:

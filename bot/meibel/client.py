@@ -226,6 +226,8 @@ class MeibelClient:
                     break
                 for event in parser.feed_many(decoder.feed(chunk)):
                     yield event
+                if parser.failure is not None:
+                    raise parser.failure
         except httpx.HTTPError as exc:
             reason = "timed_out" if _timed_out(exc) else "stream_cut"
             raise MeibelStreamBroken(

@@ -147,6 +147,7 @@ class StreamParser:
     so_far: TextSoFar = field(default_factory=TextSoFar)
     mode: TextMode | None = None
     done: bool = False
+    failure: MeibelStreamBroken | None = None
     _view: StreamText = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -157,10 +158,18 @@ class StreamParser:
         return self.so_far.text
 
     def feed_many(self, events: list[tuple[str, str]]) -> list[StreamEvent]:
-        """Parse one network read's events; text growth is reported once per read."""
+        """Parse one network read's events; text growth is reported once per read.
+
+        An `error` event ends the batch: the events before it are returned, and the
+        failure waits in `failure` for the caller to raise once it has passed them on.
+        """
         out: list[StreamEvent] = []
         for (name, _), data in zip(events, _json_many([raw for _, raw in events]), strict=True):
-            event = self._feed(name, data)
+            try:
+                event = self._feed(name, data)
+            except MeibelStreamBroken as exc:
+                self.failure = exc
+                break
             if event is None or (isinstance(event, StreamText) and out and out[-1] is event):
                 continue
             out.append(event)
