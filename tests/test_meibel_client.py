@@ -20,7 +20,7 @@ from bot.meibel.errors import (
     MeibelTurnUncertain,
     MeibelUnavailable,
 )
-from bot.meibel.retry import RetryPolicy
+from bot.meibel.retry import RetryPolicy, parse_retry_after
 from bot.meibel.stream import MeibelStreamBroken, StreamDone
 from bot.routing import AgentRef
 from tests.fixtures.meibel import DEV_KEY
@@ -277,3 +277,35 @@ async def test_a_streamed_answer_comes_whole(meibel_server: DevServer) -> None:
     done = events[-1]
     assert isinstance(done, StreamDone)
     assert 'You asked: "stream this"' in done.response.assistant_response
+
+
+async def test_many_concurrent_chats_share_the_pool(meibel_server: DevServer) -> None:
+    client = client_for(meibel_server, max_connections=8)
+    try:
+        sessions = [meibel_server.create_session() for _ in range(40)]
+        replies = await asyncio.gather(*(client.chat(s, f"q{i}") for i, s in enumerate(sessions)))
+    finally:
+        await client.aclose()
+    assert [f'You asked: "q{i}"' in (r.response.message or "") for i, r in enumerate(replies)] == [
+        True
+    ] * 40
+
+
+def test_retry_after_parses_seconds_and_dates() -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after("7") == 7
+    assert parse_retry_after("Thu, 01 Jan 2026 12:00:30 GMT", now=now) == 30
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    import random
+
+    policy = RetryPolicy(base_delay=0.5, max_delay=4.0)
+    rng = random.Random(1)
+    waits = [policy.backoff(n, rng) for n in range(1, 8)]
+    assert all(0.25 <= w <= 4.0 for w in waits)
+    assert waits[-1] >= 2.0  # capped at max_delay, jittered down to no less than half
