@@ -85,6 +85,7 @@ class DevServer:
         self._queued: list[QueuedResponse] = []
         self._stream_failures: list[StreamFailure] = []
         self._drops: list[QueuedDrop] = []
+        self._gateway_errors: list[QueuedResponse] = []
         self._gate = asyncio.Event()
         self._gate.set()
         self._changed = asyncio.Event()
@@ -191,6 +192,22 @@ class DevServer:
         """
         self._drops.append(QueuedDrop(at=at, remaining=times, path_contains=path_contains))
 
+    def queue_gateway_error(
+        self, status: int, *, times: int = 1, path_contains: str = "/chat"
+    ) -> None:
+        """Answer the next `times` matching chats with `status` after the agent ran them,
+        as a gateway in front of Meibel does when it gives up (502, 504)."""
+        self._gateway_errors.append(
+            QueuedResponse(
+                status=status,
+                remaining=times,
+                headers={},
+                body=None,
+                path_contains=path_contains,
+                method="POST",
+            )
+        )
+
     def forget_sessions(self) -> None:
         """Forget every session, as if they expired: chats into them now answer 404."""
         self.sessions.clear()
@@ -256,6 +273,14 @@ class DevServer:
                 return failure
         return None
 
+    def _take_gateway_error(self, path: str) -> web.Response | None:
+        for queued in self._gateway_errors:
+            if queued.matches("POST", path):
+                queued.remaining -= 1
+                body = default_error_body(queued.status)
+                return error_response(queued.status, str(body["code"]), str(body["message"]))
+        return None
+
     def _take_drop(self, at: DropPoint, path: str) -> bool:
         for drop in self._drops:
             if drop.matches(at, path):
@@ -288,6 +313,7 @@ class DevServer:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         record = new_record(request, api_key=self.api_key)
         self.requests.append(record)
+        self._notify()
         request[RECORD] = record
         try:
             await read_body(request, record)

@@ -88,7 +88,9 @@ async def chat(request: web.Request) -> web.Response:
         turn.answer = answer.assistant_response
     finally:
         server._leave_chat(session_id)
-    return web.json_response(answer.model_dump(mode="json"))
+    return server._take_gateway_error(request.path) or web.json_response(
+        answer.model_dump(mode="json")
+    )
 
 
 def _receive(
@@ -158,6 +160,11 @@ async def chat_stream(request: web.Request) -> web.StreamResponse:
     turn = _receive(
         server, session, body.user_message, new_signal_id(), streamed=True, files=record.files
     )
+    gateway_error = server._take_gateway_error(request.path)
+    if gateway_error is not None:
+        turn.answer = _answer(server, body, turn, include_tool_activity=True).assistant_response
+        server._notify()
+        return gateway_error
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
@@ -224,18 +231,21 @@ async def _send_answer(
     for chunk in pieces:
         if failure is not None and events.partials_sent >= failure.after_partials:
             if failure.abort:
+                await events.flush()
                 _drop(request)
                 return True
             await events.send("error", {"code": "stream_failed", "message": "Agent failed"})
             await events.response.write_eof()
             return False
-        so_far += chunk
+        if server.stream_mode == "cumulative":
+            so_far += chunk
         message = so_far if server.stream_mode == "cumulative" else chunk
         if record.first_partial_at is None:
             record.first_partial_at = time.monotonic()
-        await events.send("partial_response", {"data": _payload(message)})
-        if server.stream_chunk_delay_seconds:
-            await asyncio.sleep(server.stream_chunk_delay_seconds)
+        delay = server.stream_chunk_delay_seconds
+        await events.send("partial_response", {"data": _payload(message)}, buffered=not delay)
+        if delay:
+            await asyncio.sleep(delay)
     final = answer.response.model_dump(mode="json")
     final["citations"] = citations_for(body.user_message, turn)
     await events.send(

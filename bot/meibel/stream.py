@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -157,14 +158,28 @@ class StreamParser:
     def text(self) -> str:
         return self.so_far.text
 
-    def feed_many(self, events: list[tuple[str, str]]) -> list[StreamEvent]:
+    def feed_many(self, events: list[tuple[str, bytes]]) -> list[StreamEvent]:
         """Parse one network read's events; text growth is reported once per read.
 
         An `error` event ends the batch: the events before it are returned, and the
         failure waits in `failure` for the caller to raise once it has passed them on.
         """
         out: list[StreamEvent] = []
-        for (name, _), data in zip(events, _json_many([raw for _, raw in events]), strict=True):
+        datas = _json_many([raw for _, raw in events])
+        pieces: list[str] = []  # consecutive deltas, appended in one go
+        for (name, _), data in zip(events, datas, strict=True):
+            if self.mode == "delta" and (name or data.get("type")) == "partial_response":
+                # The common case, kept tight: hundreds of thousands of these are possible.
+                inner = data.get("data")
+                piece = inner.get("message") if type(inner) is dict else None
+                if type(piece) is not str:
+                    piece, _ = _message(data)
+                if piece:
+                    pieces.append(piece)
+                continue
+            if pieces:
+                self._grow(out, self.so_far.append("".join(pieces)))
+                pieces.clear()
             try:
                 event = self._feed(name, data)
             except MeibelStreamBroken as exc:
@@ -175,9 +190,16 @@ class StreamParser:
             out.append(event)
             if self.done:
                 break
+        if pieces:
+            self._grow(out, self.so_far.append("".join(pieces)))
         return out
 
+    def _grow(self, out: list[StreamEvent], changed: bool) -> None:
+        if changed and not (out and out[-1] is self._view):
+            out.append(self._view)
+
     def feed(self, name: str, raw: str) -> StreamEvent | None:
+        """Parse one event (for callers that have them one at a time)."""
         return self._feed(name, _json(raw))
 
     def _feed(self, name: str, data: dict[str, Any]) -> StreamEvent | None:
@@ -243,18 +265,24 @@ class StreamParser:
         return StreamDone(response, cut=from_stream and self.so_far.cut)
 
 
+# The usual shape of one event block: an optional event name and id, one data line.
+_SIMPLE_BLOCK = re.compile(rb"(?:event: ?([^\n]*)\n)?(?:id:[^\n]*\n)?data: ?([^\n]*)")
+
+
 class SSEDecoder:
     """Server-sent events from raw bytes, one network read at a time: (event, data) pairs.
 
     Works on whole reads rather than line by line: a stream of tiny deltas is hundreds of
-    thousands of events, and per-line Python work was most of their cost.
+    thousands of events, and per-line Python work was most of their cost. The data stays
+    bytes so that a read's events can be JSON-decoded in one go (see `_json_many`).
     """
 
     def __init__(self) -> None:
         self._pending: list[bytes] = []
         self._size = 0
+        self._names: dict[bytes, str] = {}
 
-    def feed(self, chunk: bytes) -> list[tuple[str, str]]:
+    def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
         self._pending.append(chunk)
         self._size += len(chunk)
         if b"\n" not in chunk and b"\r" not in chunk:
@@ -270,33 +298,48 @@ class SSEDecoder:
         blocks = data.split(b"\n\n")
         rest = blocks.pop()
         self._pending, self._size = ([rest], len(rest)) if rest else ([], 0)
-        events: list[tuple[str, str]] = []
+        events: list[tuple[str, bytes]] = []
+        match = _SIMPLE_BLOCK.fullmatch
         for block in blocks:
-            name = ""
-            lines: list[bytes] = []
-            for line in block.split(b"\n"):
-                key, _, value = line.partition(b":")
-                if value[:1] == b" ":
-                    value = value[1:]
-                if key == b"data":
-                    lines.append(value)
-                elif key == b"event":
-                    name = value.decode("utf-8", "replace")
-            if lines:
-                events.append((name, b"\n".join(lines).decode("utf-8", "replace")))
+            simple = match(block)
+            if simple is not None:
+                name, body = simple.group(1, 2)
+                events.append((self._name(name or b""), body))
+            elif (event := self._block(block)) is not None:
+                events.append(event)
         return events
 
+    def _name(self, raw: bytes) -> str:
+        name = self._names.get(raw)
+        if name is None:
+            name = self._names[raw] = raw.decode("utf-8", "replace")
+        return name
 
-def _json_many(raws: list[str]) -> list[dict[str, Any]]:
+    def _block(self, block: bytes) -> tuple[str, bytes] | None:
+        """Any other block, by the rules of the SSE format: several data lines, comments."""
+        name = b""
+        lines: list[bytes] = []
+        for line in block.split(b"\n"):
+            key, _, value = line.partition(b":")
+            if value[:1] == b" ":
+                value = value[1:]
+            if key == b"data":
+                lines.append(value)
+            elif key == b"event":
+                name = value
+        return (self._name(name), b"\n".join(lines)) if lines else None
+
+
+def _json_many(raws: list[bytes]) -> list[dict[str, Any]]:
     """Decode many JSON objects at once when they all look like objects.
 
     One json.loads over "[a,b,...]" costs a third of one call per event. The count check
     (and each part starting with "{" and ending with "}") guards against a malformed part
     that would shift the others; then every part is decoded on its own.
     """
-    if len(raws) > 1 and all(r[:1] == "{" and r[-1:] == "}" for r in raws):
+    if len(raws) > 1 and all(r[:1] == b"{" and r[-1:] == b"}" for r in raws):
         try:
-            values = json.loads("[" + ",".join(raws) + "]")
+            values = json.loads(b"[" + b",".join(raws) + b"]")
         except ValueError:
             values = None
         if isinstance(values, list) and len(values) == len(raws):
@@ -304,12 +347,13 @@ def _json_many(raws: list[str]) -> list[dict[str, Any]]:
     return [_json(raw) for raw in raws]
 
 
-def _json(raw: str) -> dict[str, Any]:
+def _json(raw: str | bytes) -> dict[str, Any]:
     try:
         value = json.loads(raw) if raw else {}
     except ValueError:
         # A bare text frame: treat it as a piece of the answer.
-        return {"type": "partial_response", "message": raw}
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        return {"type": "partial_response", "message": text}
     return value if isinstance(value, dict) else {}
 
 
