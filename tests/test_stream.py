@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
+import sys
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +16,7 @@ from bot.devserver import DevServer
 from bot.domain import AnswerKind, Final, PartialText, Progress, Question, Update
 from bot.meibel.client import FilePart, MeibelClient
 from bot.meibel.retry import RetryPolicy
+from bot.meibel.stream import SSEDecoder, StreamParser, TextSoFar
 from bot.pipeline import Pipeline, PipelineConfig
 from bot.routing import AgentRef, Router
 from bot.store import Store
@@ -163,3 +169,83 @@ async def test_files_lost_to_the_fallback_are_mentioned(
         await collect(pipeline, "see file", files=[FilePart("a.txt", b"abc", "text/plain")])
     ).answer
     assert answer.ok and "could not be sent" in answer.text
+
+
+# -- bounds: linear time, a cap, an honest delta rule --------------------------------------
+async def test_a_megabyte_in_tiny_deltas_costs_little_cpu(store: Store, tmp_path: Path) -> None:
+    """1 MB of answer in 3-character deltas: ~333k events, ~95 MB of SSE.
+
+    The dev server runs in its own process so that only the bot's CPU is measured. Joining
+    the text on every delta cost 46 s here; linear accumulation, decoding a read's events
+    at once and skipping text past the cap cost ~0.5 s when idle, ~2.4 s on a busy box.
+    """
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.devserver", "--port", "0", "--api-key", DEV_KEY,
+        "--stream-mode", "delta", "--stream-chunk-delay", "0",
+        "--stream-piece-chars", "3", "--answer-chars", "1000000",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(20):
+            line = (await process.stdout.readline()).decode()
+        base_url = line.rsplit(" ", 1)[-1].strip()
+        client = MeibelClient(base_url=base_url, api_key=DEV_KEY, timeout_seconds=60, retry=FAST)
+        router = Router(default=AgentRef("name", "default-agent"), routes={})
+        pipeline = Pipeline(meibel=client, store=store, config=PipelineConfig(router=router))
+        try:
+            started = time.process_time()
+            updates = await collect(pipeline, "Write a lot")
+            cpu = time.process_time() - started
+        finally:
+            await client.aclose()
+    finally:
+        process.terminate()
+        await process.wait()
+    answer = final(updates).answer
+    assert answer.ok and "longer than 200,000 characters" in answer.text
+    shown = [u.text for u in updates if isinstance(u, PartialText)]
+    assert shown and max(len(t) for t in shown) <= 200_000
+    assert len(shown) < 1000  # handed on as it grows, not once per delta
+    print(f"1 MB in 3-char deltas: {cpu:.2f} s of CPU")
+    assert cpu < 3.0
+
+
+def parse(pieces: list[str], *, key: str = "message") -> StreamParser:
+    parser = StreamParser()
+    for piece in pieces:
+        parser.feed("partial_response", json.dumps({"data": {key: piece}}))
+    return parser
+
+
+def test_deltas_that_repeat_the_text_so_far_are_kept() -> None:
+    assert parse(["ha", "ha", "ha"]).text == "hahaha"
+    assert parse(["ab", "ab", "abab"]).text == "abababab"
+    assert parse(["The", " cat", " sat"]).text == "The cat sat"
+    assert parse(["The", "The cat", "The cat sat"]).text == "The cat sat"
+    # Once whole texts, always whole texts: a rewrite replaces the text.
+    assert parse(["Sydney", "Sydney is", "Canberra is the capital"]).text == (
+        "Canberra is the capital"
+    )
+    # An explicit delta key decides at once.
+    assert parse(["a", "ab"], key="delta").text == "aab"
+
+
+def test_the_text_so_far_is_capped() -> None:
+    so_far = TextSoFar(limit=10)
+    assert so_far.append("12345") and so_far.append("67890abc")
+    assert so_far.text == "1234567890" and so_far.cut
+    assert not so_far.append("more")
+    assert so_far.text == "1234567890"
+
+
+def test_server_sent_events_are_decoded_across_reads() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"event: status\r") == []
+    assert decoder.feed(b'\ndata: {"content": "x"}\r\n\r\nevent: b\ndata: 1\ndata: 2\n') == [
+        ("status", b'{"content": "x"}')
+    ]
+    assert decoder.feed(b"\n: a comment\ndata: z\n\n\n\nid: 4\n\n") == [
+        ("b", b"1\n2"),
+        ("", b"z"),
+    ]

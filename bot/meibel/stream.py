@@ -165,9 +165,13 @@ class StreamParser:
         failure waits in `failure` for the caller to raise once it has passed them on.
         """
         out: list[StreamEvent] = []
-        datas = _json_many([raw for _, raw in events])
+        if self.mode == "delta" and self.so_far.cut:
+            # Past the cap, more text is dropped anyway: skip decoding it.
+            events = [event for event in events if event[0] != "partial_response"]
+        datas = iter(_json_many([raw for _, raw in events]))
         pieces: list[str] = []  # consecutive deltas, appended in one go
-        for (name, _), data in zip(events, datas, strict=True):
+        for name, _ in events:
+            data = next(datas)
             if self.mode == "delta" and (name or data.get("type")) == "partial_response":
                 # The common case, kept tight: hundreds of thousands of these are possible.
                 inner = data.get("data")
@@ -265,8 +269,11 @@ class StreamParser:
         return StreamDone(response, cut=from_stream and self.so_far.cut)
 
 
-# The usual shape of one event block: an optional event name and id, one data line.
-_SIMPLE_BLOCK = re.compile(rb"(?:event: ?([^\n]*)\n)?(?:id:[^\n]*\n)?data: ?([^\n]*)")
+# One event block: the usual shape (an optional event name and id, one data line) in
+# groups 1 and 2, or any other block (several data lines, comments) whole in group 3.
+_BLOCKS = re.compile(
+    rb"(?:event: ?([^\n]*)\n)?(?:id:[^\n]*\n)?data: ?([^\n]*)\n\n|([^\n][\s\S]*?)\n\n"
+)
 
 
 class SSEDecoder:
@@ -295,17 +302,17 @@ class SSEDecoder:
             tail = b"\r" if data.endswith(b"\r") else b""
             data = data[: len(data) - len(tail)].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
             data += tail
-        blocks = data.split(b"\n\n")
-        rest = blocks.pop()
+        end = data.rfind(b"\n\n") + 2
+        rest = data[end:] if end >= 2 else data
         self._pending, self._size = ([rest], len(rest)) if rest else ([], 0)
+        if end < 2:
+            return []
+        names = self._names
         events: list[tuple[str, bytes]] = []
-        match = _SIMPLE_BLOCK.fullmatch
-        for block in blocks:
-            simple = match(block)
-            if simple is not None:
-                name, body = simple.group(1, 2)
-                events.append((self._name(name or b""), body))
-            elif (event := self._block(block)) is not None:
+        for name, body, other in _BLOCKS.findall(data, 0, end):
+            if not other:
+                events.append((names.get(name) or self._name(name), body))
+            elif (event := self._block(other)) is not None:
                 events.append(event)
         return events
 
