@@ -12,6 +12,7 @@ from bot.meibel.errors import (
     MeibelInvalidRequest,
     MeibelRateLimited,
     MeibelTimeout,
+    MeibelTurnUncertain,
 )
 
 EMPTY_QUESTION = (
@@ -42,6 +43,9 @@ def failure(code: str, text: str) -> Answer:
 
 def for_meibel_error(exc: MeibelError, *, timeout_seconds: int) -> Answer:
     """Say what happened and what to do, in words a user can act on."""
+    if isinstance(exc, MeibelTurnUncertain):
+        # Reached only when no one asked the session (the pipeline always does).
+        return TURN_UNCERTAIN
     if isinstance(exc, MeibelAuthError):
         text = (
             "I can't reach the Meibel agent: my Meibel API key was refused. "

@@ -15,7 +15,9 @@ import pytest
 from bot.devserver import DevServer
 from bot.domain import Answer, AnswerKind, Final, PartialText, Question, Update
 from bot.meibel.client import MeibelClient
+from bot.meibel.models import SessionDetail, SessionMessages
 from bot.meibel.retry import RetryPolicy
+from bot.meibel.turns import TurnAnswered, TurnNotArrived, TurnUnanswered, TurnUnknown, find_turn
 from bot.pipeline import Pipeline, PipelineConfig
 from bot.routing import AgentRef, Router
 from bot.store import Store
@@ -330,3 +332,46 @@ async def test_an_answer_is_capped_with_a_note(
     assert "longer than 200,000 characters" in note
     plain = await make_pipeline(meibel, store).ask(q("and another"))
     assert len(plain.text) < 200_100 and "longer than 200,000" in plain.text
+
+
+# -- reading a session back: role names are undocumented ---------------------------------
+class History:
+    """A session as Meibel might spell it: SDK role names, upper case, extra fields."""
+
+    def __init__(self, status: str, messages: list[dict[str, object]]) -> None:
+        self.status, self.messages = status, messages
+
+    async def get_session(self, session_id: str) -> SessionDetail:
+        return SessionDetail.model_validate({"status": self.status, "tool_activity": []})
+
+    async def get_messages(self, session_id: str) -> SessionMessages:
+        return SessionMessages.model_validate({"messages": self.messages, "cursor": None})
+
+
+@pytest.mark.parametrize(("user", "agent"), [("USER", "Assistant"), ("human", "ai")])
+async def test_roles_are_matched_defensively(user: str, agent: str) -> None:
+    now = time.time()
+    history = History(
+        "completed",
+        [
+            {"role": user, "message": "refund please", "timestamp": "2026-01-01T00:00:00"},
+            {"role": agent, "message": {"content": "Done."}, "signal_id": "sig_1", "x": 1},
+        ],
+    )
+    found = await find_turn(
+        history, session_id="s", text=" refund  please ", sent_at=now, deadline=0
+    )
+    assert found == TurnNotArrived()  # the same words, but long before this turn was sent
+    history.messages[0]["timestamp"] = None
+    found = await find_turn(history, session_id="s", text="refund please", sent_at=now, deadline=0)
+    assert found == TurnAnswered(text="Done.", signal_id="sig_1")
+    history.messages.pop()
+    assert (
+        await find_turn(history, session_id="s", text="refund please", sent_at=now, deadline=0)
+        == TurnUnanswered()
+    )
+    history.status = "RUNNING"
+    unknown = await find_turn(
+        history, session_id="s", text="refund please", sent_at=now, deadline=0
+    )
+    assert isinstance(unknown, TurnUnknown) and "RUNNING" in unknown.why
