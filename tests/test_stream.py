@@ -243,9 +243,13 @@ def test_server_sent_events_are_decoded_across_reads() -> None:
     decoder = SSEDecoder()
     assert decoder.feed(b"event: status\r") == []
     assert decoder.feed(b'\ndata: {"content": "x"}\r\n\r\nevent: b\ndata: 1\ndata: 2\n') == [
-        ("status", b'{"content": "x"}')
+        (b"status", b'{"content": "x"}')
     ]
     assert decoder.feed(b"\n: a comment\ndata: z\n\n\n\nid: 4\n\n") == [
-        ("b", b"1\n2"),
-        ("", b"z"),
+        (b"b", b"1\n2"),
+        (b"", b"z"),
+    ]
+    assert decoder.feed(b"event: a\nid: 1\ndata: {}\n\ndata: [1]\n\nevent: c") == [
+        (b"a", b"{}"),
+        (b"", b"[1]"),
     ]
