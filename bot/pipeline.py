@@ -87,6 +87,7 @@ class _Turn:
     sent: SentTurn | None = None
     restarted: bool = False
     resent: bool = False
+    files: bool = False  # the stream carried files, which /chat cannot send
     files_dropped: bool = False
 
 
@@ -289,7 +290,7 @@ class Pipeline:
             return self._finish(turn, answer)
         if isinstance(outcome, TurnNotArrived) and not turn.resent:
             log.info("the turn of %s never reached the agent; sending it once more", turn.key)
-            turn.resent = True
+            turn.resent, turn.files_dropped = True, turn.files
             return await self._send(turn)
         if isinstance(outcome, TurnUnanswered) and shown.strip():
             return replies.cut_off(shown, session_restarted=turn.restarted)
@@ -353,7 +354,7 @@ class Pipeline:
                 await self._restart(turn)
             except MeibelTurnUncertain as exc:
                 log.warning("stream of %s broke after Meibel took it: %s", turn.key, exc)
-                turn.files_dropped = bool(files)
+                turn.files = bool(files)
                 yield Final(await self._reconcile(turn, shown=text.text if text else ""))
                 return
             except MeibelError as exc:
@@ -362,7 +363,7 @@ class Pipeline:
                 log.info(
                     "Meibel did not take the stream of %s (%s); using /chat", turn.key, exc.code
                 )
-                turn.files_dropped = bool(files)
+                turn.files_dropped = turn.files = bool(files)
                 yield Final(await self._send(turn))
                 return
 

@@ -14,7 +14,7 @@ import pytest
 
 from bot.devserver import DevServer
 from bot.domain import Answer, AnswerKind, Final, PartialText, Question, Update
-from bot.meibel.client import MeibelClient
+from bot.meibel.client import FilePart, MeibelClient
 from bot.meibel.models import SessionDetail, SessionMessages
 from bot.meibel.retry import RetryPolicy
 from bot.meibel.turns import TurnAnswered, TurnNotArrived, TurnUnanswered, TurnUnknown, find_turn
@@ -192,6 +192,19 @@ async def test_a_stream_dropped_after_the_request_is_not_sent_again(
     assert answer.ok and 'You asked: "book a room"' in answer.text
     assert meibel_server.received["book a room"] == 1
     assert endpoints(meibel_server) == ["stream"]
+
+
+async def test_files_of_a_cut_stream_reached_the_agent_and_are_not_called_lost(
+    meibel: MeibelClient, store: Store, meibel_server: DevServer
+) -> None:
+    pipeline = make_pipeline(meibel, store)
+    meibel_server.queue_drop(at="connected")
+    files = [FilePart("a.txt", b"abc", "text/plain")]
+    answer = final(await collect(pipeline, "see file", files=files))
+    assert answer.ok and "could not be sent" not in answer.text
+    [session] = meibel_server.sessions.values()
+    assert [f.filename for f in session.turns[0].files] == ["a.txt"]
+    assert meibel_server.received["see file"] == 1
 
 
 async def test_a_501_goes_to_chat_and_later_questions_skip_the_stream(
