@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -203,7 +204,9 @@ class MeibelClient:
             ) from None
         try:
             if not response.is_success:
-                await response.aread()
+                # The status is what counts; a body lost on the way only costs its detail.
+                with contextlib.suppress(httpx.HTTPError):
+                    await response.aread()
                 raise self._stream_refusal(response, path)
             async for event in self._events(response, deadline):
                 yield event
@@ -402,6 +405,8 @@ def _error_text(response: httpx.Response) -> str:
     """The server's own words, from any of the error shapes Meibel is known to use."""
     try:
         data = response.json()
+    except httpx.ResponseNotRead:
+        return response.reason_phrase
     except ValueError:
         return response.text.strip()[:300] or response.reason_phrase
     if isinstance(data, dict):
