@@ -240,10 +240,13 @@ async def _send_answer(
         if server.stream_mode == "cumulative":
             so_far += chunk
         message = so_far if server.stream_mode == "cumulative" else chunk
-        if record.first_partial_at is None:
+        first = record.first_partial_at is None
+        if first:
             record.first_partial_at = time.monotonic()
         delay = server.stream_chunk_delay_seconds
-        await events.send("partial_response", {"data": _payload(message)}, buffered=not delay)
+        # The first piece goes out at once, so time-to-first-text stays measurable.
+        buffered = not delay and not first
+        await events.send("partial_response", {"data": _payload(message)}, buffered=buffered)
         if delay:
             await asyncio.sleep(delay)
     final = answer.response.model_dump(mode="json")
