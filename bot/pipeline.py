@@ -23,27 +23,45 @@ from bot.domain import (
 )
 from bot.meibel.client import FilePart
 from bot.meibel.errors import (
-    MeibelAgentNotFound,
-    MeibelAuthError,
     MeibelError,
-    MeibelInvalidRequest,
     MeibelSessionGone,
+    MeibelTurnUncertain,
+    turn_not_taken,
 )
-from bot.meibel.models import ChatMessageResponse
-from bot.meibel.stream import StreamDone, StreamEvent, StreamStatus, StreamText, StreamToolCall
+from bot.meibel.models import ChatMessageResponse, SessionDetail, SessionMessages
+from bot.meibel.stream import (
+    MAX_ANSWER_CHARS,
+    StreamDone,
+    StreamEvent,
+    StreamStatus,
+    StreamText,
+    StreamToolCall,
+)
+from bot.meibel.turns import TurnAnswered, TurnNotArrived, TurnUnanswered, find_turn
 from bot.metrics import Metrics
 from bot.routing import AgentRef, Router
 from bot.store.base import SessionRecord, Store, StoreError
 from bot.threadlock import ThreadBusy, ThreadLocks
-from bot.turnlog import Notes
+from bot.turnlog import TURN, Notes, SentTurn
+from bot.work.fence import time_left
 
 log = logging.getLogger(__name__)
+
+# Live text is handed on when it grew by a quarter or after this long, never per delta:
+# reading the text so far costs its length, and an answer may come in 3-byte deltas.
+TEXT_GROWTH = 1.25
+TEXT_INTERVAL_SECONDS = 0.1
+# Time kept back from the job's deadline for posting what reconciliation found.
+POST_RESERVE_SECONDS = 5.0
 
 
 class ChatBackend(Protocol):
     """The part of the Meibel client the pipeline uses."""
 
     timeout_seconds: int
+
+    @property
+    def turn_deadline_seconds(self) -> float: ...
 
     async def start_session(self, agent: AgentRef) -> str: ...
 
@@ -52,6 +70,25 @@ class ChatBackend(Protocol):
     def chat_stream(
         self, session_id: str, user_message: str, *, files: Sequence[FilePart] = ()
     ) -> AsyncIterator[StreamEvent]: ...
+
+    async def get_session(self, session_id: str) -> SessionDetail: ...
+
+    async def get_messages(self, session_id: str) -> SessionMessages: ...
+
+
+@dataclass(slots=True)
+class _Turn:
+    """One question's way to the agent: where it went, and what may be done again."""
+
+    key: ThreadKey
+    text: str
+    record: SessionRecord
+    notes: Notes | None
+    sent: SentTurn | None = None
+    restarted: bool = False
+    resent: bool = False
+    files: bool = False  # the stream carried files, which /chat cannot send
+    files_dropped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +122,11 @@ class Pipeline:
         `notes` are the job's notes (bot.turnlog): a turn noted as sent is never sent again.
         """
         self.metrics.questions.labels(question.platform).inc()
-        answer = await self._ask(question)
+        answer = await self._ask(question, notes)
         self.metrics.answered(question.platform, answer)
         return answer
 
-    async def _ask(self, question: Question) -> Answer:
+    async def _ask(self, question: Question, notes: Notes | None) -> Answer:
         refused = self._refusal(question)
         if refused is not None:
             return refused
@@ -97,7 +134,10 @@ class Pipeline:
         self.metrics.in_flight.inc()
         try:
             async with self.locks.hold(key):
-                return await self._answer(question, key, question.text.strip())
+                turn = await self._turn(question, notes)
+                if turn.sent is not None:
+                    return await self._recover(turn)
+                return await self._send(turn)
         except Exception as exc:
             return self._failure(exc, key)
         finally:
@@ -112,18 +152,19 @@ class Pipeline:
     ) -> AsyncIterator[Update]:
         """Answer as the agent writes: progress, the text so far, then one Final.
 
-        If the stream fails before any text, the answer comes from `/chat` instead and the
-        user never notices; if it fails midway, the text so far stays and the Final says
-        the answer was cut off. Iterate to the end (or aclose()) to release the thread.
+        The turn is sent once: `/chat` takes over only when Meibel did not take the stream
+        (429, 503, refused, 501). A stream cut after Meibel took it is reconciled with the
+        session (bot.meibel.turns), never sent again on a guess. Iterate to the end (or
+        aclose()) to release the thread.
         """
         self.metrics.questions.labels(question.platform).inc()
-        async for update in self._ask_stream(question, files):
+        async for update in self._ask_stream(question, files, notes):
             if isinstance(update, Final):
                 self.metrics.answered(question.platform, update.answer)
             yield update
 
     async def _ask_stream(
-        self, question: Question, files: Sequence[FilePart]
+        self, question: Question, files: Sequence[FilePart], notes: Notes | None
     ) -> AsyncIterator[Update]:
         refused = self._refusal(question)
         if refused is not None:
@@ -133,7 +174,11 @@ class Pipeline:
         self.metrics.in_flight.inc()
         try:
             async with self.locks.hold(key):
-                async for update in self._stream(question, key, question.text.strip(), files):
+                turn = await self._turn(question, notes)
+                if turn.sent is not None:
+                    yield Final(await self._recover(turn))
+                    return
+                async for update in self._stream(turn, files):
                     yield update
         except Exception as exc:
             yield Final(self._failure(exc, key))
@@ -165,51 +210,140 @@ class Pipeline:
         """Forget the thread's session: its next message starts a new conversation."""
         await self.store.delete_session(key)
 
-    async def _answer(self, question: Question, key: ThreadKey, text: str) -> Answer:
-        record = await self._session(question, key)
-        try:
-            response = await self._chat(record.session_id, text)
-            restarted = False
-        except MeibelSessionGone:
-            log.info("session %s of %s is gone; starting a new one", record.session_id, key)
-            record = await self._new_session(key, AgentRef.parse(record.agent))
-            response = await self._chat(record.session_id, text)
-            restarted = True
-        answer = to_answer(response, session_restarted=restarted)
-        log.info("answered in %s (signal_id=%s)", key, answer.signal_id)
+    async def _turn(self, question: Question, notes: Notes | None) -> _Turn:
+        """The thread's session, or the one a crashed earlier run noted it sent into."""
+        key = question.thread_key
+        sent = SentTurn.decode(notes.get(TURN)) if notes is not None else None
+        if sent is None:
+            record = await self._session(question, key)
+        else:
+            found = await self.store.get_session(key, ttl_seconds=self.config.session_ttl_seconds)
+            record = SessionRecord(
+                session_id=sent.session_id,
+                agent=found.agent if found is not None else str(self._agent_for(question)),
+            )
+        return _Turn(key=key, text=question.text.strip(), record=record, notes=notes, sent=sent)
+
+    async def _note(self, turn: _Turn) -> None:
+        """Note the turn just before it is sent: one store write per turn, and one more
+        only when it moves to a new session (an earlier sent_at stays a valid bound)."""
+        if turn.sent is not None and turn.sent.session_id == turn.record.session_id:
+            return
+        turn.sent = SentTurn(session_id=turn.record.session_id, sent_at=time.time())
+        if turn.notes is not None:
+            await turn.notes.note(**{TURN: turn.sent.encode()})
+
+    async def _send(self, turn: _Turn) -> Answer:
+        """Send the turn through /chat; a 404 moves it to a new session, an ambiguous
+        failure asks the session instead of sending again."""
+        while True:
+            await self._note(turn)
+            try:
+                response = await self._chat(turn.record.session_id, turn.text)
+            except MeibelSessionGone:
+                await self._restart(turn)
+                continue
+            except MeibelTurnUncertain as exc:
+                log.warning("turn in %s may have reached the agent: %s", turn.key, exc)
+                return await self._reconcile(turn)
+            return self._finish(turn, to_answer(response, session_restarted=turn.restarted))
+
+    async def _restart(self, turn: _Turn) -> None:
+        """The session is gone (404): the turn goes to a new one, once."""
+        if turn.restarted:
+            raise MeibelSessionGone(f"the new session of {turn.key} is gone too", status=404)
+        log.info("session %s of %s is gone; starting a new one", turn.record.session_id, turn.key)
+        turn.record = await self._new_session(turn.key, AgentRef.parse(turn.record.agent))
+        turn.restarted = True
+
+    async def _recover(self, turn: _Turn) -> Answer:
+        """A re-run of a job whose turn was noted as sent: ask, never send on a guess."""
+        log.info(
+            "a turn of %s was noted as sent into %s; asking the session",
+            turn.key,
+            turn.record.session_id,
+        )
+        return await self._reconcile(turn)
+
+    async def _reconcile(self, turn: _Turn, *, shown: str = "") -> Answer:
+        """What became of the sent turn: its answer, a wait, one re-send, or the notice."""
+        assert turn.sent is not None
+        budget = turn.sent.sent_at + self.meibel.turn_deadline_seconds - time.time()
+        left = time_left()
+        if left is not None:
+            budget = min(budget, left - POST_RESERVE_SECONDS)
+        with self.metrics.meibel_call("reconcile"):
+            outcome = await find_turn(
+                self.meibel,
+                session_id=turn.record.session_id,
+                text=turn.text,
+                sent_at=turn.sent.sent_at,
+                deadline=time.monotonic() + max(0.0, budget),
+            )
+        if isinstance(outcome, TurnAnswered):
+            log.info("recovered the answer of %s from its session", turn.key)
+            answer = Answer(
+                text=outcome.text,
+                signal_id=outcome.signal_id,
+                session_restarted=turn.restarted,
+            )
+            return self._finish(turn, answer)
+        if isinstance(outcome, TurnNotArrived) and not turn.resent:
+            log.info("the turn of %s never reached the agent; sending it once more", turn.key)
+            turn.resent, turn.files_dropped = True, turn.files
+            return await self._send(turn)
+        if isinstance(outcome, TurnUnanswered) and shown.strip():
+            return replies.cut_off(shown, session_restarted=turn.restarted)
+        log.warning("cannot tell what became of the turn of %s: %s", turn.key, outcome)
+        return replies.turn_uncertain(session_restarted=turn.restarted)
+
+    def _finish(self, turn: _Turn, answer: Answer, *, cut: bool = False) -> Answer:
+        answer = replies.capped(answer, MAX_ANSWER_CHARS, cut=cut)
+        if turn.files_dropped and answer.ok:
+            answer = replies.with_note(answer, replies.FILES_NOT_SENT)
+        log.info("answered in %s (signal_id=%s)", turn.key, answer.signal_id)
         return answer
 
     async def _session(self, question: Question, key: ThreadKey) -> SessionRecord:
         record = await self.store.get_session(key, ttl_seconds=self.config.session_ttl_seconds)
         if record is not None:
             return record
-        agent = self.config.router.agent_for(
+        return await self._new_session(key, self._agent_for(question))
+
+    def _agent_for(self, question: Question) -> AgentRef:
+        return self.config.router.agent_for(
             platform=question.platform, workspace=question.workspace, channel=question.channel
         )
-        return await self._new_session(key, agent)
 
-    async def _stream(
-        self, question: Question, key: ThreadKey, text: str, files: Sequence[FilePart]
-    ) -> AsyncIterator[Update]:
-        record = await self._session(question, key)
-        restarted = False
-        shown = ""
+    async def _stream(self, turn: _Turn, files: Sequence[FilePart]) -> AsyncIterator[Update]:
         said = ""
+        text: StreamText | None = None
+        shown_size, shown_at = 0, 0.0
         while True:
+            await self._note(turn)
             try:
                 started = time.perf_counter()
-                async for event in self.meibel.chat_stream(record.session_id, text, files=files):
+                stream = self.meibel.chat_stream(turn.record.session_id, turn.text, files=files)
+                async for event in stream:
                     if isinstance(event, StreamText):
-                        shown = event.text
-                        yield PartialText(event.text)
+                        text = event
+                        now = time.monotonic()
+                        if (
+                            len(text) >= shown_size * TEXT_GROWTH
+                            or now - shown_at >= TEXT_INTERVAL_SECONDS
+                        ):
+                            shown_size, shown_at = len(text), now
+                            yield PartialText(text.text)
                     elif isinstance(event, StreamDone):
                         elapsed = time.perf_counter() - started
                         self.metrics.meibel_latency.labels("chat_stream").observe(elapsed)
-                        answer = to_answer(event.response, session_restarted=restarted)
-                        log.info("answered in %s (signal_id=%s)", key, answer.signal_id)
-                        yield Final(answer)
+                        answer = to_answer(event.response, session_restarted=turn.restarted)
+                        yield Final(self._finish(turn, answer, cut=event.cut))
                         return
                     elif (progress := describe(event)) is not None:
+                        if text is not None and len(text) > shown_size:
+                            shown_size, shown_at = len(text), time.monotonic()
+                            yield PartialText(text.text)
                         # A status and the tool call behind it often say the same thing
                         # ("Searching the knowledge base" / search_knowledge_base).
                         if _gist(progress) != _gist(said):
@@ -217,24 +351,20 @@ class Pipeline:
                         said = progress
                 return  # chat_stream raises when it ends without completion
             except MeibelSessionGone:
-                if restarted or shown:
-                    raise
-                log.info("session %s of %s is gone; starting a new one", record.session_id, key)
-                record = await self._new_session(key, AgentRef.parse(record.agent))
-                restarted = True
+                await self._restart(turn)
+            except MeibelTurnUncertain as exc:
+                log.warning("stream of %s broke after Meibel took it: %s", turn.key, exc)
+                turn.files = bool(files)
+                yield Final(await self._reconcile(turn, shown=text.text if text else ""))
+                return
             except MeibelError as exc:
-                if isinstance(exc, MeibelAuthError | MeibelAgentNotFound | MeibelInvalidRequest):
+                if not turn_not_taken(exc):
                     raise
-                if shown:
-                    log.warning("stream broke midway in %s: %s", key, exc)
-                    yield Final(replies.cut_off(shown, session_restarted=restarted))
-                    return
-                log.info("stream failed before any text in %s (%s); using /chat", key, exc.code)
-                response = await self._chat(record.session_id, text)
-                answer = to_answer(response, session_restarted=restarted)
-                if files:
-                    answer = replies.with_note(answer, replies.FILES_NOT_SENT)
-                yield Final(answer)
+                log.info(
+                    "Meibel did not take the stream of %s (%s); using /chat", turn.key, exc.code
+                )
+                turn.files_dropped = turn.files = bool(files)
+                yield Final(await self._send(turn))
                 return
 
     async def _chat(self, session_id: str, text: str) -> ChatMessageResponse:

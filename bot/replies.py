@@ -12,6 +12,7 @@ from bot.meibel.errors import (
     MeibelInvalidRequest,
     MeibelRateLimited,
     MeibelTimeout,
+    MeibelTurnUncertain,
 )
 
 EMPTY_QUESTION = (
@@ -42,6 +43,9 @@ def failure(code: str, text: str) -> Answer:
 
 def for_meibel_error(exc: MeibelError, *, timeout_seconds: int) -> Answer:
     """Say what happened and what to do, in words a user can act on."""
+    if isinstance(exc, MeibelTurnUncertain):
+        # Reached only when no one asked the session (the pipeline always does).
+        return TURN_UNCERTAIN
     if isinstance(exc, MeibelAuthError):
         text = (
             "I can't reach the Meibel agent: my Meibel API key was refused. "
@@ -99,6 +103,35 @@ def cut_off(text: str, *, session_restarted: bool = False) -> Answer:
         + "\n\n_The answer was cut off: the agent's stream broke. Ask again for the rest._",
         session_restarted=session_restarted,
         error_code="stream_cut_off",
+    )
+
+
+TURN_UNCERTAIN = failure(
+    "turn_uncertain",
+    "I lost the connection to the agent while it was answering. "
+    "The agent may still be working on this; ask again if nothing arrives.",
+)
+
+
+def turn_uncertain(*, session_restarted: bool = False) -> Answer:
+    """Nothing could establish what became of a sent turn (kind ERROR, `turn_uncertain`).
+
+    Never followed by a silent re-send: the user decides (the adapters add a Try again
+    button to ERROR answers, and keep any text already shown above this notice).
+    """
+    return dataclasses.replace(TURN_UNCERTAIN, session_restarted=session_restarted)
+
+
+ANSWER_CUT = "_This answer was longer than {limit:,} characters, so it was cut here._"
+
+
+def capped(answer: Answer, limit: int, *, cut: bool = False) -> Answer:
+    """The answer cut to `limit` characters, with a short note saying so (also when `cut`
+    says the text was already cut on the way in)."""
+    if len(answer.text) <= limit and not cut:
+        return answer
+    return with_note(
+        dataclasses.replace(answer, text=answer.text[:limit]), ANSWER_CUT.format(limit=limit)
     )
 
 

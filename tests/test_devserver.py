@@ -241,7 +241,7 @@ async def test_session_detail_lists_the_conversation(
     await ask(http, session_id, "first")
     detail = (await http.get(f"sessions/{session_id}")).json()
     assert detail["agent_id"] == "agt_dev_helpdesk"
-    assert detail["status"] == "RUNNING"
+    assert detail["status"] == "COMPLETED"  # RUNNING only while a turn is in progress
     assert [m["type"] for m in detail["messages"]] == ["user", "assistant"]
     assert detail["messages"][0]["message"] == "first"
     messages = (await http.get(f"sessions/{session_id}/messages")).json()
@@ -543,7 +543,9 @@ async def test_stream_failure_sends_error_and_no_completion(
     assert names[-1] == "error"
     assert names.count("partial_response") == 2
     assert "completion" not in names
-    assert meibel_server.sessions[session_id].turns == []
+    # The agent received the message and failed it: in the history, with no answer.
+    [turn] = meibel_server.sessions[session_id].turns
+    assert (turn.user_message, turn.answer, turn.failed) == ("break", None, True)
     assert [n for n, _ in await stream(http, session_id, "works")][-1] == "completion"
 
 
@@ -574,6 +576,94 @@ async def test_streams_are_held_by_the_gate_after_connecting(
     assert (await call)[-1][0] == "completion"
 
 
+# -- what the agent received, whatever became of the connection -------------------------
+async def test_a_session_is_running_while_a_turn_is_in_progress(
+    meibel_server: DevServer, http: httpx.AsyncClient, session_id: str
+) -> None:
+    meibel_server.hold_chats()
+    call = asyncio.create_task(ask(http, session_id, "working?"))
+    async with asyncio.timeout(5):
+        await meibel_server.wait_for_in_flight(1)
+    detail = (await http.get(f"sessions/{session_id}")).json()
+    assert detail["status"] == "RUNNING"
+    messages = (await http.get(f"sessions/{session_id}/messages")).json()["messages"]
+    assert [(m["type"], m["message"]) for m in messages] == [("user", "working?")]
+    meibel_server.release_chats()
+    answer = (await call).json()
+    detail = (await http.get(f"sessions/{session_id}")).json()
+    assert detail["status"] == "COMPLETED"
+    assert [m["type"] for m in detail["messages"]] == ["user", "assistant"]
+    assert detail["messages"][1]["signal_id"] == answer["signal_id"]
+    assert meibel_server.received == {"working?": 1}
+
+
+@pytest.mark.parametrize("path", ["chat", "chat/stream"])
+async def test_a_drop_after_the_request_still_runs_the_turn(
+    meibel_server: DevServer, http: httpx.AsyncClient, session_id: str, path: str
+) -> None:
+    meibel_server.queue_drop(at="request", path_contains=path)
+    with pytest.raises(httpx.TransportError):
+        body = {"user_message": "dropped"}
+        if path == "chat":
+            await http.post(f"sessions/{session_id}/chat", json=body)
+        else:
+            await http.post(f"sessions/{session_id}/chat/stream", data=body)
+    async with asyncio.timeout(5):
+        await meibel_server.wait_for(
+            lambda: meibel_server.sessions[session_id].status == "COMPLETED"
+        )
+    [turn] = meibel_server.sessions[session_id].turns
+    assert turn.user_message == "dropped" and turn.answer and not turn.failed
+    assert meibel_server.received["dropped"] == 1
+    # The drop is used up: the next chat is answered.
+    assert (await ask(http, session_id, "next")).status_code == 200
+
+
+async def test_a_stream_cut_after_connected_still_runs_the_turn(
+    meibel_server: DevServer, http: httpx.AsyncClient, session_id: str
+) -> None:
+    meibel_server.queue_drop(at="connected")
+    received = ""
+    with pytest.raises(httpx.TransportError):
+        async with http.stream(
+            "POST", f"sessions/{session_id}/chat/stream", data={"user_message": "cut"}
+        ) as response:
+            async for text in response.aiter_text():
+                received += text
+    assert [name for name, _ in parse_sse(received)] == ["connected"]
+    async with asyncio.timeout(5):
+        await meibel_server.wait_for(
+            lambda: meibel_server.sessions[session_id].status == "COMPLETED"
+        )
+    assert meibel_server.sessions[session_id].turns[0].answer
+    assert meibel_server.received["cut"] == 1
+
+
+async def test_a_gateway_error_comes_after_the_agent_ran_the_turn(
+    meibel_server: DevServer, http: httpx.AsyncClient, session_id: str
+) -> None:
+    meibel_server.queue_gateway_error(504)
+    response = await ask(http, session_id, "slow gateway")
+    assert response.status_code == 504
+    [turn] = meibel_server.sessions[session_id].turns
+    assert turn.answer and meibel_server.received["slow gateway"] == 1
+
+
+@pytest.mark.parametrize("kind", ["drop_after_request", "drop_after_connected"])
+async def test_random_drops(
+    meibel_server: DevServer, http: httpx.AsyncClient, session_id: str, kind: str
+) -> None:
+    meibel_server.faults = Faults(**{f"{kind}_rate": 1.0})  # type: ignore[arg-type]
+    with pytest.raises(httpx.TransportError):
+        async with http.stream(
+            "POST", f"sessions/{session_id}/chat/stream", data={"user_message": "dice"}
+        ) as response:
+            async for _ in response.aiter_text():
+                pass
+    async with asyncio.timeout(5):
+        await meibel_server.wait_for(lambda: meibel_server.received["dice"] == 1)
+
+
 # -- CLI ----------------------------------------------------------------------------------
 def test_cli_arguments_build_the_server() -> None:
     parser = argparse.ArgumentParser()
@@ -586,6 +676,23 @@ def test_cli_arguments_build_the_server() -> None:
     assert server.api_key is None
     assert (server.faults.latency_seconds, server.faults.error_rate) == (0.5, 0.25)
     assert server.faults.seed == 3
+    faulty = server_from_args(
+        parser.parse_args(
+            [
+                "--drop-after-request-rate",
+                "0.1",
+                "--drop-after-connected-rate",
+                "0.2",
+                "--stream-piece-chars",
+                "3",
+                "--answer-chars",
+                "1000",
+            ]
+        )
+    )
+    assert faulty.faults.drop_after_request_rate == 0.1
+    assert faulty.faults.drop_after_connected_rate == 0.2
+    assert (faulty.stream_piece_chars, faulty.answer_chars) == (3, 1000)
     with pytest.raises(SystemExit):
         parser.parse_args(["--rate-limit-rate", "2"])
 

@@ -16,10 +16,12 @@ from bot.meibel.errors import (
     MeibelRateLimited,
     MeibelServerError,
     MeibelSessionGone,
-    MeibelTimeout,
+    MeibelStreamingUnsupported,
+    MeibelTurnUncertain,
     MeibelUnavailable,
 )
 from bot.meibel.retry import RetryPolicy, parse_retry_after
+from bot.meibel.stream import MeibelStreamBroken, StreamDone
 from bot.routing import AgentRef
 from tests.fixtures.meibel import DEV_KEY
 
@@ -52,28 +54,56 @@ async def test_session_by_id_and_by_name_then_chat(meibel_server: DevServer) -> 
     assert reply.signal_id
 
 
-async def test_retries_429_and_5xx_then_succeeds(meibel_server: DevServer) -> None:
+async def test_a_chat_is_sent_again_only_after_429_and_503(meibel_server: DevServer) -> None:
     session = meibel_server.create_session()
     meibel_server.queue_responses(429, times=1, headers={"Retry-After": "0"})
     meibel_server.queue_responses(503, times=1)
-    meibel_server.queue_responses(504, times=1)
     client = client_for(meibel_server)
     try:
         reply = await client.chat(session, "still there?")
     finally:
         await client.aclose()
-    assert len(meibel_server.chat_requests()) == 4
+    assert len(meibel_server.chat_requests()) == 3
+    assert meibel_server.received["still there?"] == 1
     assert 'You asked: "still there?"' in (reply.response.message or "")
+
+
+@pytest.mark.parametrize("status", [408, 500, 502, 504])
+async def test_a_chat_that_may_have_been_taken_is_never_sent_again(
+    meibel_server: DevServer, status: int
+) -> None:
+    session = meibel_server.create_session()
+    meibel_server.queue_responses(status, times=3)
+    client = client_for(meibel_server)
+    with pytest.raises(MeibelTurnUncertain) as caught:
+        await client.chat(session, "hello")
+    await client.aclose()
+    assert (caught.value.status, caught.value.reason) == (status, "server_error")
+    assert len(meibel_server.chat_requests()) == 1
+
+
+async def test_other_calls_keep_their_retries(meibel_server: DevServer) -> None:
+    session = meibel_server.create_session()
+    meibel_server.queue_responses(502, times=1, path_contains="/sessions/", method="GET")
+    meibel_server.queue_responses(504, times=1, path_contains="/messages", method="GET")
+    client = client_for(meibel_server)
+    try:
+        detail = await client.get_session(session)
+        listing = await client.get_messages(session)
+    finally:
+        await client.aclose()
+    assert detail.status == "COMPLETED" and listing.messages == []
+    assert [r.status for r in meibel_server.requests] == [502, 200, 504, 200]
 
 
 async def test_retries_are_bounded_in_count(meibel_server: DevServer) -> None:
     session = meibel_server.create_session()
-    meibel_server.queue_responses(502, times=10)
+    meibel_server.queue_responses(503, times=10)
     client = client_for(meibel_server)
     with pytest.raises(MeibelServerError) as caught:
         await client.chat(session, "hello")
     await client.aclose()
-    assert caught.value.status == 502
+    assert caught.value.status == 503
     assert len(meibel_server.chat_requests()) == FAST.max_attempts
 
 
@@ -90,12 +120,12 @@ async def test_retry_after_longer_than_the_budget_gives_up_at_once(
     assert len(meibel_server.chat_requests()) == 1
 
 
-@pytest.mark.parametrize("status", [400, 409, 500])
+@pytest.mark.parametrize("status", [400, 409])
 async def test_other_errors_are_not_retried(meibel_server: DevServer, status: int) -> None:
     session = meibel_server.create_session()
     meibel_server.queue_responses(status, times=3)
     client = client_for(meibel_server)
-    with pytest.raises((MeibelInvalidRequest, MeibelServerError)):
+    with pytest.raises(MeibelInvalidRequest):
         await client.chat(session, "hello")
     await client.aclose()
     assert len(meibel_server.chat_requests()) == 1
@@ -153,9 +183,10 @@ async def test_read_timeout_outlasts_timeout_seconds(meibel_server: DevServer) -
     session = meibel_server.create_session()
     meibel_server.hold_chats()
     client = client_for(meibel_server, timeout_seconds=1, read_timeout_margin=0.2)
-    with pytest.raises(MeibelTimeout):
+    with pytest.raises(MeibelTurnUncertain) as caught:
         await client.chat(session, "hello")
     await client.aclose()
+    assert caught.value.reason == "timed_out"
     # A timed-out chat is not retried: the agent may still be answering it.
     assert len(meibel_server.chat_requests()) == 1
     assert meibel_server.chat_requests()[0].json["timeout_seconds"] == 1  # type: ignore[index]
@@ -170,7 +201,82 @@ async def test_unreachable_meibel_is_retried_then_typed() -> None:
     )
     with pytest.raises(MeibelUnavailable):
         await client.start_session(AgentRef("name", "helper"))
+    # Refused before a byte was sent: a chat may be tried again, and says "unavailable".
+    with pytest.raises(MeibelUnavailable):
+        await client.chat("ses_1", "hello")
     await client.aclose()
+
+
+async def test_a_connection_dropped_after_the_request_is_an_uncertain_turn(
+    meibel_server: DevServer,
+) -> None:
+    # httpx-aiohttp reports this drop (aiohttp's ServerDisconnectedError) as ConnectTimeout;
+    # it must not pass for "cannot reach", which would send the turn again.
+    session = meibel_server.create_session()
+    meibel_server.queue_drop(at="request", times=3)
+    client = client_for(meibel_server)
+    with pytest.raises(MeibelTurnUncertain) as caught:
+        await client.chat(session, "did you get this?")
+    await client.aclose()
+    assert caught.value.reason == "dropped"
+    assert len(meibel_server.chat_requests()) == 1
+    async with asyncio.timeout(5):
+        await meibel_server.wait_for(lambda: meibel_server.sessions[session].status == "COMPLETED")
+    assert meibel_server.received["did you get this?"] == 1
+
+
+async def test_a_stream_cut_after_connected_is_broken_not_unavailable(
+    meibel_server: DevServer,
+) -> None:
+    session = meibel_server.create_session()
+    meibel_server.queue_drop(at="connected")
+    client = client_for(meibel_server)
+    with pytest.raises(MeibelStreamBroken) as caught:
+        async for _ in client.chat_stream(session, "stream this"):
+            pass
+    await client.aclose()
+    assert isinstance(caught.value, MeibelTurnUncertain)
+    assert len(meibel_server.chat_requests()) == 1
+
+
+async def test_a_501_stream_is_remembered(meibel_server: DevServer) -> None:
+    session = meibel_server.create_session()
+    meibel_server.queue_responses(501, times=5, path_contains="/chat/stream")
+    client = client_for(meibel_server)
+    for _ in range(2):
+        with pytest.raises(MeibelStreamingUnsupported):
+            async for _ in client.chat_stream(session, "stream this"):
+                pass
+    assert client.streams_unsupported
+    await client.aclose()
+    assert len(meibel_server.chat_requests()) == 1
+
+
+async def test_a_stream_has_an_overall_deadline(meibel_server: DevServer) -> None:
+    session = meibel_server.create_session()
+    meibel_server.hold_chats()  # `connected` is sent, then nothing
+    client = client_for(meibel_server, timeout_seconds=1, read_timeout_margin=0.3)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(MeibelStreamBroken) as caught:
+        async for _ in client.chat_stream(session, "slow"):
+            pass
+    elapsed = asyncio.get_running_loop().time() - started
+    meibel_server.release_chats()
+    await client.aclose()
+    assert caught.value.reason == "timed_out"
+    assert 1.3 <= elapsed < 3.0
+
+
+async def test_a_streamed_answer_comes_whole(meibel_server: DevServer) -> None:
+    session = meibel_server.create_session()
+    client = client_for(meibel_server)
+    try:
+        events = [e async for e in client.chat_stream(session, "stream this")]
+    finally:
+        await client.aclose()
+    done = events[-1]
+    assert isinstance(done, StreamDone)
+    assert 'You asked: "stream this"' in done.response.assistant_response
 
 
 async def test_many_concurrent_chats_share_the_pool(meibel_server: DevServer) -> None:

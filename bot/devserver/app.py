@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -18,7 +19,14 @@ from aiohttp.log import access_logger
 from aiohttp.typedefs import Handler
 
 from bot.devserver.answers import now_iso
-from bot.devserver.faults import Faults, QueuedResponse, StreamFailure, default_error_body
+from bot.devserver.faults import (
+    DropPoint,
+    Faults,
+    QueuedDrop,
+    QueuedResponse,
+    StreamFailure,
+    default_error_body,
+)
 from bot.devserver.recording import RecordedRequest, new_record, read_body
 from bot.devserver.state import AgentInfo, SessionInfo, default_agents, synthesize_agent
 from bot.devserver.streaming import STREAM_MODES, StreamMode
@@ -46,6 +54,8 @@ class DevServer:
         faults: Faults | None = None,
         stream_mode: StreamMode = "cumulative",
         stream_chunk_delay_seconds: float = 0.0,
+        stream_piece_chars: int | None = None,
+        answer_chars: int | None = None,
         agents: list[AgentInfo] | None = None,
         access_log: bool = False,
     ) -> None:
@@ -55,8 +65,15 @@ class DevServer:
         self.faults = faults or Faults()
         self.stream_mode: StreamMode = stream_mode
         self.stream_chunk_delay_seconds = stream_chunk_delay_seconds
+        # Streams in pieces of this many characters (default: about six pieces per answer).
+        self.stream_piece_chars = stream_piece_chars
+        # Pads every answer to this many characters (for size and CPU tests).
+        self.answer_chars = answer_chars
         self.agents: dict[str, AgentInfo] = {a.id: a for a in (agents or default_agents())}
         self.requests: list[RecordedRequest] = []
+        # How many times the agent received each user message (chats it accepted and ran,
+        # whatever became of the connection): the count an at-most-once test asserts on.
+        self.received: Counter[str] = Counter()
         self.sessions: dict[str, SessionInfo] = {}
         self.host = "127.0.0.1"
         self.port = 0
@@ -67,6 +84,8 @@ class DevServer:
         self._in_flight_by_session: Counter[str] = Counter()
         self._queued: list[QueuedResponse] = []
         self._stream_failures: list[StreamFailure] = []
+        self._drops: list[QueuedDrop] = []
+        self._gateway_errors: list[QueuedResponse] = []
         self._gate = asyncio.Event()
         self._gate.set()
         self._changed = asyncio.Event()
@@ -162,6 +181,33 @@ class DevServer:
         with `abort` a cut connection, and no `completion` either way."""
         self._stream_failures.append(StreamFailure(times, after_partials, abort))
 
+    def queue_drop(
+        self, *, at: DropPoint = "request", times: int = 1, path_contains: str = "/chat"
+    ) -> None:
+        """Cut the connection of the next `times` matching chats without an answer, at
+        `at`: right after reading the request, or (streams) right after `connected`.
+
+        The agent still runs each turn and records it in the session, as a real server
+        would after its client went away.
+        """
+        self._drops.append(QueuedDrop(at=at, remaining=times, path_contains=path_contains))
+
+    def queue_gateway_error(
+        self, status: int, *, times: int = 1, path_contains: str = "/chat"
+    ) -> None:
+        """Answer the next `times` matching chats with `status` after the agent ran them,
+        as a gateway in front of Meibel does when it gives up (502, 504)."""
+        self._gateway_errors.append(
+            QueuedResponse(
+                status=status,
+                remaining=times,
+                headers={},
+                body=None,
+                path_contains=path_contains,
+                method="POST",
+            )
+        )
+
     def forget_sessions(self) -> None:
         """Forget every session, as if they expired: chats into them now answer 404."""
         self.sessions.clear()
@@ -195,6 +241,14 @@ class DevServer:
         while self.in_flight < count:
             await self._changed.wait()
 
+    async def wait_for(self, condition: Callable[[], bool]) -> None:
+        """Wait until `condition()` holds, checked whenever a chat starts or ends.
+
+        Wrap it in `asyncio.timeout()` so a test that never gets there fails instead of hanging.
+        """
+        while not condition():
+            await self._changed.wait()
+
     def chat_requests(self) -> list[RecordedRequest]:
         """The recorded calls to /chat and /chat/stream, oldest first."""
         return [r for r in self.requests if r.method == "POST" and "/chat" in r.path]
@@ -218,6 +272,21 @@ class DevServer:
                 failure.remaining -= 1
                 return failure
         return None
+
+    def _take_gateway_error(self, path: str) -> web.Response | None:
+        for queued in self._gateway_errors:
+            if queued.matches("POST", path):
+                queued.remaining -= 1
+                body = default_error_body(queued.status)
+                return error_response(queued.status, str(body["code"]), str(body["message"]))
+        return None
+
+    def _take_drop(self, at: DropPoint, path: str) -> bool:
+        for drop in self._drops:
+            if drop.matches(at, path):
+                drop.remaining -= 1
+                return True
+        return False
 
     def _notify(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
@@ -244,6 +313,7 @@ class DevServer:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         record = new_record(request, api_key=self.api_key)
         self.requests.append(record)
+        self._notify()
         request[RECORD] = record
         try:
             await read_body(request, record)

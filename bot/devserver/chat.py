@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -18,8 +19,8 @@ from bot.devserver.answers import (
     tool_activity_for,
 )
 from bot.devserver.app import RECORD, SERVER, DevServer, error_response
-from bot.devserver.faults import default_error_body
-from bot.devserver.recording import RecordedRequest
+from bot.devserver.faults import DropPoint, default_error_body
+from bot.devserver.recording import RecordedFile, RecordedRequest
 from bot.devserver.state import SessionInfo, Turn
 from bot.devserver.streaming import EventWriter
 from bot.devserver.validation import (
@@ -31,8 +32,13 @@ from bot.devserver.validation import (
 from bot.meibel.models import ChatMessageRequest, ChatMessageResponse
 
 
-def _fault_response(server: DevServer, session_id: str) -> web.Response | None:
-    """Apply the random faults; lose_session only forgets, the 404 comes from the lookup."""
+def _fault_response(
+    server: DevServer, session_id: str
+) -> tuple[web.Response | None, DropPoint | None]:
+    """Apply the random faults: an answer instead of the agent's, or where to drop.
+
+    lose_session only forgets: the 404 comes from the lookup.
+    """
     fault = server.faults.draw()
     if fault == "lose_session":
         server.sessions.pop(session_id, None)
@@ -43,16 +49,26 @@ def _fault_response(server: DevServer, session_id: str) -> web.Response | None:
             "rate_limited",
             "Rate limit exceeded",
             **{"Retry-After": retry_after, "X-RateLimit-Remaining": "0"},
-        )
+        ), None
     elif fault == "error":
         body = default_error_body(503)
-        return error_response(503, str(body["code"]), str(body["message"]))
-    return None
+        return error_response(503, str(body["code"]), str(body["message"])), None
+    elif fault == "drop_after_request":
+        return None, "request"
+    elif fault == "drop_after_connected":
+        return None, "connected"
+    return None, None
+
+
+def _drop(request: web.Request) -> None:
+    """Cut the connection without a word; the handler (the agent) carries on."""
+    if request.transport is not None:
+        request.transport.abort()
 
 
 async def chat(request: web.Request) -> web.Response:
     server, session_id = request.app[SERVER], request.match_info["session_id"]
-    faulted = _fault_response(server, session_id)
+    faulted, drop_at = _fault_response(server, session_id)
     if faulted is not None:
         return faulted
     body = parse_json_body(request, ChatMessageRequest, required=True)
@@ -61,41 +77,73 @@ async def chat(request: web.Request) -> web.Response:
     session = server.sessions.get(session_id)
     if session is None:
         return session_not_found()
+    turn = _receive(server, session, body.user_message, new_signal_id())
+    # /chat has no `connected` event: a drop planned there happens after the request too.
+    if drop_at is not None or server._take_drop("request", request.path):
+        _drop(request)
     await server._enter_chat(session_id)
     try:
         await asyncio.sleep(server.faults.latency_seconds)
-        turn = len(session.turns) + 1
-        answer = build_chat_response(
-            body.user_message,
-            turn,
-            include_thinking=body.include_thinking,
-            include_tool_activity=body.include_tool_activity,
-        )
-        _add_turn(session, body.user_message, answer.assistant_response, answer.signal_id)
+        answer = _answer(server, body, turn, include_tool_activity=body.include_tool_activity)
+        turn.answer = answer.assistant_response
     finally:
         server._leave_chat(session_id)
-    return web.json_response(answer.model_dump(mode="json"))
+    return server._take_gateway_error(request.path) or web.json_response(
+        answer.model_dump(mode="json")
+    )
 
 
-def _add_turn(
-    session: SessionInfo, question: str, answer: str, signal_id: str, **extra: Any
+def _receive(
+    server: DevServer,
+    session: SessionInfo,
+    question: str,
+    signal_id: str,
+    *,
+    streamed: bool = False,
+    files: list[RecordedFile] | None = None,
 ) -> Turn:
+    """The agent received a message: it is in the session at once, answered later."""
     turn = Turn(
         number=len(session.turns) + 1,
         user_message=question,
-        answer=answer,
+        answer=None,
         signal_id=signal_id,
-        streamed=extra.get("streamed", False),
+        streamed=streamed,
         timestamp=now_iso(),
-        files=extra.get("files", []),
+        files=files or [],
     )
     session.turns.append(turn)
+    server.received[question] += 1
     return turn
+
+
+def _answer(
+    server: DevServer,
+    body: ChatMessageRequest,
+    turn: Turn,
+    *,
+    include_tool_activity: bool | None,
+) -> ChatMessageResponse:
+    answer = build_chat_response(
+        body.user_message,
+        turn.number,
+        include_thinking=body.include_thinking,
+        include_tool_activity=include_tool_activity,
+        signal_id=turn.signal_id,
+    )
+    if server.answer_chars and len(answer.assistant_response) < server.answer_chars:
+        text = answer.assistant_response
+        padded = (text + "\n\n" + "lorem ipsum " * (server.answer_chars // 12 + 1))[
+            : server.answer_chars
+        ]
+        answer.assistant_response = padded
+        answer.response.message = padded
+    return answer
 
 
 async def chat_stream(request: web.Request) -> web.StreamResponse:
     server, session_id = request.app[SERVER], request.match_info["session_id"]
-    faulted = _fault_response(server, session_id)
+    faulted, drop_at = _fault_response(server, session_id)
     if faulted is not None:
         return faulted
     record = request[RECORD]
@@ -109,41 +157,40 @@ async def chat_stream(request: web.Request) -> web.StreamResponse:
     if session is None:
         return session_not_found()
 
+    turn = _receive(
+        server, session, body.user_message, new_signal_id(), streamed=True, files=record.files
+    )
+    gateway_error = server._take_gateway_error(request.path)
+    if gateway_error is not None:
+        turn.answer = _answer(server, body, turn, include_tool_activity=True).assistant_response
+        server._notify()
+        return gateway_error
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
-    await response.prepare(request)
+    dropped = drop_at == "request" or server._take_drop("request", request.path)
+    if dropped:
+        _drop(request)
+    else:
+        await response.prepare(request)
     events = EventWriter(response)
-    signal_id = new_signal_id()
-    await events.send("connected", {"signal_id": signal_id, "session_id": session_id})
+    if not dropped:
+        await events.send("connected", {"signal_id": turn.signal_id, "session_id": session_id})
+        if drop_at == "connected" or server._take_drop("connected", request.path):
+            _drop(request)
+            dropped = True
     await server._enter_chat(session_id)
     try:
         await asyncio.sleep(server.faults.latency_seconds)
-        answer = build_chat_response(
-            body.user_message,
-            len(session.turns) + 1,
-            include_thinking=body.include_thinking,
-            include_tool_activity=True,
-            signal_id=signal_id,
-        )
-        # Claim the turn number now: streams take many awaits, and a second chat into the
-        # same session must not be handed the same number meanwhile.
-        turn = _add_turn(
-            session,
-            body.user_message,
-            answer.assistant_response,
-            signal_id,
-            streamed=True,
-            files=record.files,
-        )
-        completed = False
-        try:
-            completed = await _send_answer(record, request, events, body, answer, turn.number)
-        except ConnectionResetError:
-            pass  # the client went away; nobody is left to tell
-        finally:
-            if not completed and turn in session.turns:
-                session.turns.remove(turn)
+        answer = _answer(server, body, turn, include_tool_activity=True)
+        failed = False
+        # The client may go away meanwhile; the agent finishes the turn all the same.
+        if not dropped:
+            with contextlib.suppress(ConnectionResetError):
+                failed = not await _send_answer(record, request, events, body, answer, turn.number)
+        # An `error` event means the agent failed the turn; a cut connection does not stop it.
+        turn.failed = failed
+        turn.answer = None if failed else answer.assistant_response
     finally:
         server._leave_chat(session_id)
     return response
@@ -157,7 +204,11 @@ async def _send_answer(
     answer: ChatMessageResponse,
     turn: int,
 ) -> bool:
-    """Send status, tool, partial and completion events; False if a queued failure hit."""
+    """Send status, tool, partial and completion events.
+
+    False when a queued failure made the agent fail (an `error` event); a queued abort
+    cuts the connection, and the agent still finishes the turn (True).
+    """
     server = request.app[SERVER]
     await events.send("status", {"content": "Searching the knowledge base"})
     # Tool events unless explicitly turned off: the flag's default is undocumented.
@@ -168,22 +219,36 @@ async def _send_answer(
         await events.send("tool_result", {**call, "result": tool.result})
     failure = server._next_stream_failure()
     so_far = ""
-    for chunk in split_chunks(answer.assistant_response):
+    text = answer.assistant_response
+    pieces = (
+        [
+            text[i : i + server.stream_piece_chars]
+            for i in range(0, len(text), server.stream_piece_chars)
+        ]
+        if server.stream_piece_chars
+        else split_chunks(text)
+    )
+    for chunk in pieces:
         if failure is not None and events.partials_sent >= failure.after_partials:
             if failure.abort:
-                if request.transport is not None:
-                    request.transport.abort()
-                return False
+                await events.flush()
+                _drop(request)
+                return True
             await events.send("error", {"code": "stream_failed", "message": "Agent failed"})
             await events.response.write_eof()
             return False
-        so_far += chunk
+        if server.stream_mode == "cumulative":
+            so_far += chunk
         message = so_far if server.stream_mode == "cumulative" else chunk
-        if record.first_partial_at is None:
+        first = record.first_partial_at is None
+        if first:
             record.first_partial_at = time.monotonic()
-        await events.send("partial_response", {"data": _payload(message)})
-        if server.stream_chunk_delay_seconds:
-            await asyncio.sleep(server.stream_chunk_delay_seconds)
+        delay = server.stream_chunk_delay_seconds
+        # The first piece goes out at once, so time-to-first-text stays measurable.
+        buffered = not delay and not first
+        await events.send("partial_response", {"data": _payload(message)}, buffered=buffered)
+        if delay:
+            await asyncio.sleep(delay)
     final = answer.response.model_dump(mode="json")
     final["citations"] = citations_for(body.user_message, turn)
     await events.send(

@@ -71,6 +71,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="F",
         help="fraction of chats whose session is forgotten first (404)",
     )
+    parser.add_argument(
+        "--drop-after-request-rate",
+        type=_rate,
+        default=0.0,
+        metavar="F",
+        help="fraction of chats whose connection is cut once the request is read "
+        "(the agent still runs the turn)",
+    )
+    parser.add_argument(
+        "--drop-after-connected-rate",
+        type=_rate,
+        default=0.0,
+        metavar="F",
+        help="fraction of streams cut right after `connected` (the agent still runs the turn)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for the fault dice")
     parser.add_argument(
         "--stream-mode",
@@ -85,6 +100,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="pause between partial_response events (default: %(default)s)",
     )
+    parser.add_argument(
+        "--stream-piece-chars",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stream answers in pieces of N characters (default: about six pieces)",
+    )
+    parser.add_argument(
+        "--answer-chars",
+        type=int,
+        default=None,
+        metavar="N",
+        help="pad every answer to N characters (for size and load tests)",
+    )
 
 
 def server_from_args(args: argparse.Namespace) -> DevServer:
@@ -94,6 +123,8 @@ def server_from_args(args: argparse.Namespace) -> DevServer:
         rate_limit_rate=args.rate_limit_rate,
         retry_after_seconds=args.retry_after,
         lose_session_rate=args.lose_session_rate,
+        drop_after_request_rate=args.drop_after_request_rate,
+        drop_after_connected_rate=args.drop_after_connected_rate,
         seed=args.seed,
     )
     return DevServer(
@@ -101,6 +132,8 @@ def server_from_args(args: argparse.Namespace) -> DevServer:
         faults=faults,
         stream_mode=args.stream_mode,
         stream_chunk_delay_seconds=args.stream_chunk_delay,
+        stream_piece_chars=args.stream_piece_chars,
+        answer_chars=args.answer_chars,
         access_log=True,
     )
 

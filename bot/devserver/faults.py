@@ -6,7 +6,12 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
-FaultKind = Literal["lose_session", "rate_limit", "error"]
+FaultKind = Literal[
+    "lose_session", "rate_limit", "error", "drop_after_request", "drop_after_connected"
+]
+# Where a dropped connection is cut: right after the request was read (the agent runs the
+# turn anyway), or for /chat/stream right after the `connected` event.
+DropPoint = Literal["request", "connected"]
 
 
 @dataclass
@@ -14,8 +19,11 @@ class Faults:
     """Random misbehaviour of chat calls (`/chat` and `/chat/stream`).
 
     Rates are fractions in [0, 1]. One draw per chat decides the outcome, so the rates
-    add up (lose_session, then rate_limit, then error) and a given seed replays the same
-    sequence of outcomes for the same sequence of calls.
+    add up (lose_session, rate_limit, error, drop_after_request, drop_after_connected) and
+    a given seed replays the same sequence of outcomes for the same sequence of calls.
+    The drops cut the connection without an answer while the agent still runs the turn
+    and records it in the session; drop_after_connected is a drop after the request on
+    /chat, which has no `connected` event.
     """
 
     latency_seconds: float = 0.0
@@ -23,11 +31,19 @@ class Faults:
     rate_limit_rate: float = 0.0
     retry_after_seconds: int = 1
     lose_session_rate: float = 0.0
+    drop_after_request_rate: float = 0.0
+    drop_after_connected_rate: float = 0.0
     seed: int | None = 0
     rng: random.Random = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "rate_limit_rate", "lose_session_rate"):
+        for name in (
+            "error_rate",
+            "rate_limit_rate",
+            "lose_session_rate",
+            "drop_after_request_rate",
+            "drop_after_connected_rate",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {value}")
@@ -37,7 +53,13 @@ class Faults:
 
     def draw(self) -> FaultKind | None:
         """The fault for the next chat call, if any."""
-        if not (self.lose_session_rate or self.rate_limit_rate or self.error_rate):
+        if not (
+            self.lose_session_rate
+            or self.rate_limit_rate
+            or self.error_rate
+            or self.drop_after_request_rate
+            or self.drop_after_connected_rate
+        ):
             # Keep the random stream untouched while no fault is configured, so turning one
             # on later still starts from the seed's first value.
             return None
@@ -51,6 +73,12 @@ class Faults:
         threshold += self.error_rate
         if roll < threshold:
             return "error"
+        threshold += self.drop_after_request_rate
+        if roll < threshold:
+            return "drop_after_request"
+        threshold += self.drop_after_connected_rate
+        if roll < threshold:
+            return "drop_after_connected"
         return None
 
 
@@ -81,6 +109,18 @@ class StreamFailure:
     after_partials: int
     # abort: cut the connection without a word; otherwise send an `error` event and end.
     abort: bool = False
+
+
+@dataclass
+class QueuedDrop:
+    """Cut the next `remaining` chats whose path contains `path_contains` at `at`."""
+
+    at: DropPoint
+    remaining: int
+    path_contains: str
+
+    def matches(self, at: DropPoint, path: str) -> bool:
+        return self.remaining > 0 and self.at == at and self.path_contains in path
 
 
 def default_error_body(status: int) -> dict[str, object]:

@@ -54,15 +54,24 @@ def synthesize_agent(ref: str) -> AgentInfo:
 
 @dataclass
 class Turn:
-    """One answered chat call in a session."""
+    """One chat call the agent received: recorded on arrival, answered when done.
+
+    `answer` stays None while the agent works (the session is RUNNING) and for a turn the
+    agent failed (`failed`).
+    """
 
     number: int
     user_message: str
-    answer: str
+    answer: str | None
     signal_id: str
     streamed: bool
     timestamp: str
     files: list[RecordedFile] = field(default_factory=list)
+    failed: bool = False
+
+    @property
+    def running(self) -> bool:
+        return self.answer is None and not self.failed
 
 
 @dataclass
@@ -71,8 +80,12 @@ class SessionInfo:
     agent: AgentInfo
     created_at: str
     request: dict[str, Any] | None = None
-    status: str = "RUNNING"
     turns: list[Turn] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """RUNNING while the agent works on a turn; COMPLETED when it has nothing to do."""
+        return "RUNNING" if any(turn.running for turn in self.turns) else "COMPLETED"
 
     @property
     def agent_id(self) -> str:
@@ -97,6 +110,8 @@ class SessionInfo:
         out: list[dict[str, Any]] = []
         for turn in self.turns:
             out.append({"type": "user", "timestamp": turn.timestamp, "message": turn.user_message})
+            if turn.answer is None:
+                continue
             out.append(
                 {
                     "type": "assistant",

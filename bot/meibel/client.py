@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -10,9 +11,9 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
-from httpx_sse import SSEError, aconnect_sse
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
@@ -26,7 +27,9 @@ from bot.meibel.errors import (
     MeibelRateLimited,
     MeibelServerError,
     MeibelSessionGone,
+    MeibelStreamingUnsupported,
     MeibelTimeout,
+    MeibelTurnUncertain,
     MeibelUnavailable,
 )
 from bot.meibel.models import (
@@ -34,9 +37,11 @@ from bot.meibel.models import (
     ChatMessageResponse,
     CreateSessionRequest,
     CreateSessionResponse,
+    SessionDetail,
+    SessionMessages,
 )
-from bot.meibel.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
-from bot.meibel.stream import MeibelStreamBroken, StreamEvent, StreamParser
+from bot.meibel.retry import RETRY_STATUSES, TURN_RETRY_STATUSES, RetryPolicy, parse_retry_after
+from bot.meibel.stream import MeibelStreamBroken, SSEDecoder, StreamEvent, StreamParser
 from bot.routing import AgentRef
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,14 @@ API_KEY_HEADER = "Meibel-API-Key"
 # The HTTP read timeout must outlast the server-side timeout_seconds we send, or we would
 # give up on answers Meibel is still allowed to produce.
 READ_TIMEOUT_MARGIN = 15.0
+# A 501 from /chat/stream means this Meibel does not stream: go straight to /chat for a while.
+STREAM_UNSUPPORTED_SECONDS = 600.0
+# aiohttp errors raised while connecting, before any byte of the request was written:
+# refused, DNS, TLS, and (aiohttp >= 3.10) the connect timeout.
+_CONNECT_FAILURES: tuple[type[BaseException], ...] = (
+    aiohttp.ClientConnectorError,
+    *((aiohttp.ConnectionTimeoutError,) if hasattr(aiohttp, "ConnectionTimeoutError") else ()),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +86,8 @@ class MeibelClient:
     ) -> None:
         self._api_key = api_key
         self.timeout_seconds = timeout_seconds
+        self.read_timeout_margin = read_timeout_margin
+        self._stream_unsupported_until = 0.0
         self.retry = retry or RetryPolicy()
         limits = httpx.Limits(
             max_connections=max_connections,
@@ -110,23 +125,58 @@ class MeibelClient:
             ) from exc
         return _parse(CreateSessionResponse, data).session_id
 
+    @property
+    def turn_deadline_seconds(self) -> float:
+        """How long one turn (a whole stream) may take: Meibel's timeout plus the read margin."""
+        return self.timeout_seconds + self.read_timeout_margin
+
+    @property
+    def streams_unsupported(self) -> bool:
+        """Whether /chat/stream answered 501 lately (then chat_stream fails at once)."""
+        return time.monotonic() < self._stream_unsupported_until
+
     async def chat(self, session_id: str, user_message: str) -> ChatMessageResponse:
-        """Send one message into a session and wait for the agent's answer."""
+        """Send one message into a session and wait for the agent's answer.
+
+        Sent again only when Meibel said it did not take it (429, 503, connection refused);
+        any other failure after sending raises MeibelTurnUncertain.
+        """
         body = ChatMessageRequest(user_message=user_message, timeout_seconds=self.timeout_seconds)
         try:
-            data = await self._request("POST", f"sessions/{_seg(session_id)}/chat", body)
+            data = await self._request("POST", f"sessions/{_seg(session_id)}/chat", body, turn=True)
         except MeibelNotFound as exc:
             raise MeibelSessionGone(f"Meibel session {session_id} is gone", status=404) from exc
         return _parse(ChatMessageResponse, data)
+
+    async def get_session(self, session_id: str) -> SessionDetail:
+        """The session's status and history (`GET /sessions/{id}`)."""
+        try:
+            data = await self._request("GET", f"sessions/{_seg(session_id)}", None)
+        except MeibelNotFound as exc:
+            raise MeibelSessionGone(f"Meibel session {session_id} is gone", status=404) from exc
+        return _parse(SessionDetail, data)
+
+    async def get_messages(self, session_id: str) -> SessionMessages:
+        """The session's messages (`GET /sessions/{id}/messages`)."""
+        try:
+            data = await self._request("GET", f"sessions/{_seg(session_id)}/messages", None)
+        except MeibelNotFound as exc:
+            raise MeibelSessionGone(f"Meibel session {session_id} is gone", status=404) from exc
+        return _parse(SessionMessages, data)
 
     async def chat_stream(
         self, session_id: str, user_message: str, *, files: Sequence[FilePart] = ()
     ) -> AsyncIterator[StreamEvent]:
         """Send one message (with files) and yield the agent's progress, text and answer.
 
-        Raises the same typed errors as `chat` before the first event, and
-        MeibelStreamBroken when the stream ends or fails before its completion.
+        Before Meibel accepts the stream it raises the typed errors of `chat` (never
+        retrying), MeibelStreamingUnsupported on 501 (remembered for a while); after, any
+        failure or an end without completion is MeibelStreamBroken, a MeibelTurnUncertain.
+        The whole stream is bounded by `turn_deadline_seconds`.
         """
+        path = f"sessions/{_seg(session_id)}/chat/stream"
+        if self.streams_unsupported:
+            raise MeibelStreamingUnsupported(f"Meibel POST /{path} does not stream (501)")
         # Multipart even without files: every field goes as a (None, value) part, which
         # makes httpx encode multipart/form-data as the endpoint requires.
         parts: list[tuple[str, tuple[str | None, bytes | str, str | None]]] = [
@@ -135,29 +185,76 @@ class MeibelClient:
             ("include_tool_activity", (None, "true", None)),
         ]
         parts += [("files", (f.filename, f.content, f.mime_type)) for f in files]
-        path = f"sessions/{_seg(session_id)}/chat/stream"
-        parser = StreamParser()
+        deadline = asyncio.get_running_loop().time() + self.turn_deadline_seconds
+        request = self._http.build_request(
+            "POST",
+            path,
+            files=parts,
+            headers={"Accept": "text/event-stream", "Cache-Control": "no-store"},
+        )
         try:
-            async with aconnect_sse(self._http, "POST", path, files=parts) as source:
-                response = source.response
-                if not response.is_success:
+            async with asyncio.timeout_at(deadline):
+                response = await self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise self._transport_failure(exc, "POST", path, turn=True) from None
+        except TimeoutError:
+            raise MeibelTurnUncertain(
+                f"Meibel did not start the stream in {self.turn_deadline_seconds:.0f}s",
+                reason="timed_out",
+            ) from None
+        try:
+            if not response.is_success:
+                # The status is what counts; a body lost on the way only costs its detail.
+                with contextlib.suppress(httpx.HTTPError):
                     await response.aread()
-                    failure = self._error_for(response, "POST", path)
-                    if response.status_code == 404:
-                        raise MeibelSessionGone(str(failure), status=404)
-                    raise failure
-                async for sse in source.aiter_sse():
-                    event = parser.feed(sse.event, sse.data)
-                    if event is not None:
-                        yield event
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise MeibelUnavailable(f"cannot reach Meibel: {type(exc).__name__}") from None
-        except httpx.TimeoutException:
-            raise MeibelTimeout("Meibel stopped sending the answer in time") from None
-        except (httpx.HTTPError, SSEError) as exc:
-            raise MeibelStreamBroken(f"Meibel stream failed: {type(exc).__name__}") from None
+                raise self._stream_refusal(response, path)
+            async for event in self._events(response, deadline):
+                yield event
+        finally:
+            await response.aclose()
+
+    async def _events(
+        self, response: httpx.Response, deadline: float
+    ) -> AsyncIterator[StreamEvent]:
+        parser, decoder = StreamParser(), SSEDecoder()
+        chunks = response.aiter_bytes()
+        try:
+            while not parser.done:
+                try:
+                    # Bounded per read, never around a yield: a timeout must not fire while
+                    # the consumer is busy elsewhere.
+                    async with asyncio.timeout_at(deadline):
+                        chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+                for event in parser.feed_many(decoder.feed(chunk)):
+                    yield event
+                if parser.failure is not None:
+                    raise parser.failure
+        except httpx.HTTPError as exc:
+            reason = "timed_out" if _timed_out(exc) else "stream_cut"
+            raise MeibelStreamBroken(
+                f"Meibel stream failed: {type(exc).__name__}", reason=reason
+            ) from None
+        except TimeoutError:
+            raise MeibelStreamBroken(
+                f"Meibel stream passed its {self.turn_deadline_seconds:.0f}s deadline",
+                reason="timed_out",
+            ) from None
         if not parser.done:
             raise MeibelStreamBroken("Meibel stream ended before its completion event")
+
+    def _stream_refusal(self, response: httpx.Response, path: str) -> MeibelError:
+        status = response.status_code
+        failure = self._error_for(response, "POST", path)
+        if status == 404:
+            return MeibelSessionGone(str(failure), status=404)
+        if status == 501:
+            self._stream_unsupported_until = time.monotonic() + STREAM_UNSUPPORTED_SECONDS
+            return MeibelStreamingUnsupported(str(failure), status=501)
+        if (status >= 500 and status != 503) or status == 408:
+            return MeibelTurnUncertain(str(failure), status=status, reason="server_error")
+        return failure
 
     async def list_agents(self, *, limit: int = 1) -> Any:
         """The agents this key can see (used by `meibel-bot check`)."""
@@ -174,28 +271,24 @@ class MeibelClient:
         body: BaseModel | None,
         *,
         params: dict[str, Any] | None = None,
+        turn: bool = False,
     ) -> Any:
+        """One call with retries. A `turn` (a chat) is sent again only when Meibel said it
+        did not take it; other calls also retry on dropped connections and 502/504/408."""
         payload = body.model_dump(mode="json", exclude_none=True) if body is not None else None
         deadline = time.monotonic() + self.retry.max_total_wait
+        retry_statuses = TURN_RETRY_STATUSES if turn else RETRY_STATUSES
         attempt = 0
         while True:
             attempt += 1
-            wait: float | None
+            wait: float
             try:
                 response = await self._http.request(method, path, json=payload, params=params)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
-                failure: MeibelError = MeibelUnavailable(
-                    f"cannot reach Meibel at {self._http.base_url}: {type(exc).__name__}"
-                )
-                wait = self.retry.backoff(attempt)
-            except httpx.TimeoutException as exc:
-                raise MeibelTimeout(
-                    f"Meibel did not answer {method} /{path} in time ({type(exc).__name__})"
-                ) from None
             except httpx.HTTPError as exc:
-                raise MeibelUnavailable(
-                    f"Meibel request {method} /{path} failed: {type(exc).__name__}"
-                ) from None
+                failure = self._transport_failure(exc, method, path, turn=turn)
+                if not isinstance(failure, MeibelUnavailable):
+                    raise failure from None
+                wait = self.retry.backoff(attempt)
             else:
                 if response.is_success:
                     try:
@@ -206,7 +299,12 @@ class MeibelClient:
                             status=response.status_code,
                         ) from None
                 failure = self._error_for(response, method, path)
-                if response.status_code not in RETRY_STATUSES:
+                status = response.status_code
+                if status not in retry_statuses:
+                    if turn and (status >= 500 or status == 408):
+                        raise MeibelTurnUncertain(
+                            str(failure), status=status, reason="server_error"
+                        )
                     raise failure
                 wait = self.retry.backoff(attempt)
                 if isinstance(failure, MeibelRateLimited) and failure.retry_after is not None:
@@ -222,6 +320,29 @@ class MeibelClient:
                 wait,
             )
             await asyncio.sleep(wait)
+
+    def _transport_failure(
+        self, exc: httpx.HTTPError, method: str, path: str, *, turn: bool
+    ) -> MeibelError:
+        """Say truthfully what a transport error means for the request.
+
+        MeibelUnavailable (safe to send again) only when no byte of it was sent. After
+        sending, a chat turn becomes MeibelTurnUncertain; another call a MeibelTimeout when
+        it timed out, else MeibelUnavailable (GETs and session starts may be retried).
+        """
+        name = type(exc.__cause__ or exc).__name__
+        if _sent_nothing(exc):
+            return MeibelUnavailable(f"cannot reach Meibel at {self._http.base_url}: {name}")
+        timed_out = _timed_out(exc)
+        if turn:
+            what = "did not answer in time" if timed_out else "dropped the connection"
+            return MeibelTurnUncertain(
+                f"Meibel {what} after {method} /{path} was sent ({name})",
+                reason="timed_out" if timed_out else "dropped",
+            )
+        if timed_out:
+            return MeibelTimeout(f"Meibel did not answer {method} /{path} in time ({name})")
+        return MeibelUnavailable(f"Meibel request {method} /{path} failed: {name}")
 
     def _error_for(self, response: httpx.Response, method: str, path: str) -> MeibelError:
         status = response.status_code
@@ -244,6 +365,27 @@ class MeibelClient:
         return text.replace(self._api_key, "[redacted]") if self._api_key else text
 
 
+def _sent_nothing(exc: httpx.HTTPError) -> bool:
+    """Whether the request certainly never left this process.
+
+    httpx-aiohttp maps every aiohttp ClientConnectionError, ServerDisconnectedError (the
+    server closed the connection after reading the request) included, to ConnectTimeout,
+    so its name says nothing: the aiohttp error it was raised from does.
+    """
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientError | asyncio.TimeoutError):
+        return isinstance(cause, _CONNECT_FAILURES)
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
+def _timed_out(exc: httpx.HTTPError) -> bool:
+    """Whether the request was sent and its answer did not come in time (vs. dropped)."""
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientError | asyncio.TimeoutError):
+        return isinstance(cause, aiohttp.ServerTimeoutError | asyncio.TimeoutError)
+    return isinstance(exc, httpx.TimeoutException)
+
+
 def _seg(value: str) -> str:
     """One URL path segment, so an id can never climb into another path."""
     return httpx.URL("/" + value.replace("/", "%2F")).raw_path.decode("ascii").lstrip("/")
@@ -263,6 +405,8 @@ def _error_text(response: httpx.Response) -> str:
     """The server's own words, from any of the error shapes Meibel is known to use."""
     try:
         data = response.json()
+    except httpx.ResponseNotRead:
+        return response.reason_phrase
     except ValueError:
         return response.text.strip()[:300] or response.reason_phrase
     if isinstance(data, dict):

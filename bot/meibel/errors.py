@@ -58,13 +58,15 @@ class MeibelRateLimited(MeibelError):
 
 
 class MeibelServerError(MeibelError):
-    """5xx after every retry."""
+    """A 5xx answer: 503 after every retry (the turn was not taken), or another 5xx to a
+    call that is not a chat turn."""
 
     code = "meibel_server_error"
 
 
 class MeibelUnavailable(MeibelError):
-    """Meibel could not be reached at all (connection refused, DNS, TLS)."""
+    """Meibel could not be reached: no byte of the request was sent (refused, DNS, TLS,
+    connect timeout), so the request certainly did not arrive."""
 
     code = "meibel_unavailable"
 
@@ -79,3 +81,36 @@ class MeibelProtocolError(MeibelError):
     """Meibel answered something that does not follow the contract."""
 
     code = "meibel_protocol"
+
+
+class MeibelTurnUncertain(MeibelError):
+    """A chat turn was sent and its outcome is unknown: it may have reached the agent.
+
+    Raised for a timeout or a dropped connection after the request was sent, a 5xx other
+    than 503 (or a 408), and a stream cut after Meibel accepted it. Never retried: an agent
+    turn can act in the world, so only the session itself can say what happened (see
+    bot.meibel.turns). `reason` is "dropped", "timed_out", "server_error" or "stream_cut".
+    """
+
+    code = "meibel_turn_uncertain"
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str) -> None:
+        super().__init__(message, status=status)
+        self.reason = reason
+
+
+class MeibelStreamingUnsupported(MeibelError):
+    """501 on /chat/stream: this Meibel does not stream; use /chat (the turn was not taken)."""
+
+    code = "meibel_stream_unsupported"
+
+
+def turn_not_taken(exc: MeibelError) -> bool:
+    """Whether Meibel said it did not take the turn (429, 503, refused, or no streaming).
+
+    Only then may the same turn be sent again; every other failure of a sent turn is
+    MeibelTurnUncertain, or a refusal (4xx) that sending again would not change.
+    """
+    if isinstance(exc, MeibelRateLimited | MeibelUnavailable | MeibelStreamingUnsupported):
+        return True
+    return isinstance(exc, MeibelServerError) and exc.status == 503

@@ -92,3 +92,33 @@ class CreateSessionRequest(_Wire):
 
 class CreateSessionResponse(_Wire):
     session_id: str
+
+
+# -- reading a session back (SDK models; the role/type values are not documented) ------
+class SessionMessage(_Wire):
+    """One entry of a session's history: `role` in the session detail, `type` in /messages."""
+
+    role: str | None = None
+    type: str | None = None
+    message: Any = None
+    signal_id: str | None = None
+    timestamp: str | None = None
+
+
+class SessionDetail(_Wire):
+    """`GET /sessions/{id}`: a RUNNING session is still working on a turn."""
+
+    agent_id: str | None = None
+    agent_name: str | None = None
+    version: int | str | None = None
+    status: str | None = None
+    messages: list[SessionMessage] | None = None
+
+
+class SessionMessages(_Wire):
+    """`GET /sessions/{id}/messages`."""
+
+    agent_id: str | None = None
+    agent_name: str | None = None
+    version: int | str | None = None
+    messages: list[SessionMessage] | None = None

@@ -8,6 +8,9 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
+# A chat turn is sent again only when Meibel said it did not take it: a 502, 504 or 408
+# may come from a gateway after the agent already started the turn.
+TURN_RETRY_STATUSES = frozenset({429, 503})
 
 
 @dataclass(frozen=True, slots=True)

@@ -139,7 +139,8 @@ async def test_a_long_answer_continues_in_a_second_message_while_the_agent_write
 async def test_a_stream_that_fails_before_any_text_is_answered_as_usual(
     fake_discord: FakeDiscord, start_discord_bot: StartBot, meibel_server: DevServer
 ) -> None:
-    meibel_server.queue_stream_failure(after_partials=0)
+    # Meibel did not take the stream: the one case for /chat.
+    meibel_server.queue_responses(503, times=1, path_contains="/chat/stream")
     await start_discord_bot(discord_streaming=True)
     thread_id = await mention(fake_discord)
     final = await answer_in(fake_discord, thread_id)
