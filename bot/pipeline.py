@@ -40,6 +40,7 @@ from bot.meibel.stream import (
 from bot.meibel.turns import TurnAnswered, TurnNotArrived, TurnUnanswered, find_turn
 from bot.metrics import Metrics
 from bot.routing import AgentRef, Router
+from bot.safety import safe_answer, safe_prefix
 from bot.store.base import SessionRecord, Store, StoreError
 from bot.threadlock import ThreadBusy, ThreadLocks
 from bot.turnlog import TURN, Notes, SentTurn
@@ -117,12 +118,13 @@ class Pipeline:
         self.metrics = metrics or Metrics()
 
     async def ask(self, question: Question, *, notes: Notes | None = None) -> Answer:
-        """Answer one question in its thread's session, one at a time per thread.
+        """Answer one question in its thread's session, one at a time per thread (the
+        answer's agent text made safe by bot.safety).
 
         `notes` are the job's notes (bot.turnlog): a turn noted as sent is never sent again.
         """
         self.metrics.questions.labels(question.platform).inc()
-        answer = await self._ask(question, notes)
+        answer = safe_answer(await self._ask(question, notes))
         self.metrics.answered(question.platform, answer)
         return answer
 
@@ -152,6 +154,9 @@ class Pipeline:
     ) -> AsyncIterator[Update]:
         """Answer as the agent writes: progress, the text so far, then one Final.
 
+        Agent text is untrusted: every answer and every text so far has been through
+        bot.safety (no pings, no spoofed links), on every path.
+
         The turn is sent once: `/chat` takes over only when Meibel did not take the stream
         (429, 503, refused, 501). A stream cut after Meibel took it is reconciled with the
         session (bot.meibel.turns), never sent again on a guess. Iterate to the end (or
@@ -160,7 +165,11 @@ class Pipeline:
         self.metrics.questions.labels(question.platform).inc()
         async for update in self._ask_stream(question, files, notes):
             if isinstance(update, Final):
+                update = Final(safe_answer(update.answer))
                 self.metrics.answered(question.platform, update.answer)
+            elif isinstance(update, PartialText):
+                # What was shown is always the start of the safe final text (bot.safety).
+                update = PartialText(safe_prefix(update.text))
             yield update
 
     async def _ask_stream(

@@ -19,8 +19,11 @@ What changes, and nothing else (Markdown stays Markdown):
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from urllib.parse import urlsplit
+
+from bot.domain import Answer
 
 ZWSP = "\u200b"
 
@@ -34,9 +37,10 @@ def _bounded(pattern: str) -> str:
 
 # `<` opening a Slack or Discord special: mentions, broadcasts, channels, user groups.
 _SPECIAL = re.compile(r"<(?=[!@#])")
-# Bare broadcasts, unless inside a web address (kept whole: it is part of the address).
+# Bare broadcasts, even run into other letters (Discord pings "@everyone" inside words),
+# unless inside a web address (kept whole: it is part of the address).
 _BARE = re.compile(
-    r"(?P<url>https?://[^\s<>()\[\]]+)|@(?=(?:everyone|here|channel)(?![\w-]))", re.IGNORECASE
+    r"(?P<url>https?://[^\s<>()\[\]]+)|@(?=everyone|here|channel)", re.IGNORECASE
 )
 # Slack's link syntax: <https://target|text>.
 _SLACK_LINK = re.compile(_bounded(r"<(https?://[^\s<>|]{1,URL})\|([^<>\n]{1,LABEL})>"))
@@ -94,9 +98,24 @@ def stable_length(text: str) -> int:
     return len(text)
 
 
-def safe_line(text: str) -> str:
-    """One short plain line (a title, a label, a notice) made safe the same way."""
-    return safe_markdown(text)
+def safe_answer(answer: Answer) -> Answer:
+    """Every text of an answer an agent wrote, made safe: the Markdown, source titles and
+    snippets, follow-up questions and action labels (the pipeline applies this to every
+    answer it gives, so each renderer and path gets safe text)."""
+    return dataclasses.replace(
+        answer,
+        text=safe_markdown(answer.text),
+        sources=tuple(
+            dataclasses.replace(
+                s,
+                title=safe_markdown(s.title),
+                snippet=safe_markdown(s.snippet) if s.snippet else s.snippet,
+            )
+            for s in answer.sources
+        ),
+        follow_ups=tuple(safe_markdown(q) for q in answer.follow_ups),
+        actions=tuple(dataclasses.replace(a, label=safe_markdown(a.label)) for a in answer.actions),
+    )
 
 
 def _defuse_bare(match: re.Match[str]) -> str:

@@ -22,7 +22,7 @@ adversarial = st.lists(st.sampled_from(PIECES), max_size=40).map("".join)
 texts = st.one_of(adversarial, st.text(max_size=60))
 
 URL = re.compile(r"https?://[^\s<>()\[\]]+", re.IGNORECASE)
-PING = re.compile(r"<[!@#]|@(?:everyone|here|channel)(?![\w-])", re.IGNORECASE)
+PING = re.compile(r"<[!@#]|@(?:everyone|here|channel)", re.IGNORECASE)
 LINK = re.compile(r"\[([^\[\]\n]+)\]\(((?:[^()\s]|\([^()\s]*\))+)\)")
 SLACK_LINK = re.compile(r"<(https?://[^\s<>|]+)\|([^<>\n]+)>")
 HOSTISH = re.compile(
