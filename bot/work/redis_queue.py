@@ -107,6 +107,7 @@ class _Held:
     started: bool = False  # the handler was called (a stop lets it finish, up to the grace)
     started_at: float = 0.0
     settling: bool = False  # acknowledging: a lost claim no longer cancels it
+    lost_seen: bool = False  # _lose ran for it
 
 
 @dataclass(slots=True, eq=False)
@@ -348,7 +349,11 @@ class RedisWorkQueue:
                 line.park(held)
 
     def _lose(self, held: _Held) -> None:
-        """The run is fenced out (the heartbeat or a new claim says so): stop it here."""
+        """The run is fenced out (the heartbeat or a new claim says so): stop it here.
+        Once: a second cancel would outlive the run and end its whole line."""
+        if held.lost_seen:
+            return
+        held.lost_seen = True
         held.fence.lose()
         entry_id = held.entry.entry_id
         if self._held.get(entry_id) is held:
@@ -392,9 +397,14 @@ class RedisWorkQueue:
         finally:
             if self._lines.get(line.key) is line:
                 del self._lines[line.key]
-            for _seq, _id, _held in line.parked:  # a stop: handed back by _hand_back
+            stopping = self._stopping.is_set()
+            if line.parked and not stopping:
+                log.error("line %s ended with %d job(s) parked", line.key, len(line.parked))
+            for _seq, _id, parked in line.parked:
                 capacity.forget_parked()
-            line.parked.clear()
+                if not stopping:  # not renewed any more: others take them over
+                    self._forget(parked)
+            line.parked.clear()  # on a stop, _hand_back hands them back
 
     # -- one job ------------------------------------------------------------------------
     async def _process(self, held: _Held, handler: Handler, capacity: Capacity) -> None:
