@@ -67,7 +67,10 @@ class WorkConfig:
     submit_timeout: submit gives up (QueueUnavailable) after this long, so an adapter can
         still answer the platform in time.
     max_backoff: the longest pause between attempts while the store is down.
-    reclaim_interval: how often a worker looks for jobs to take over (Redis).
+    reclaim_interval: how often a worker looks for jobs to take over (Redis); under half
+        the visibility timeout. After Redis (or every worker) stood still for longer than
+        half the visibility timeout, nobody takes jobs over for one visibility timeout,
+        time for the live workers to renew their claims (see bot.work.redis_keys).
     block_seconds: how long one read waits for new work (Redis; below the socket timeout).
     dedupe_ttl_seconds: how long a job id is remembered, so a second submit is ignored.
     order_ttl_seconds: how long a quiet thread's order record lives (Redis).
@@ -102,6 +105,9 @@ class WorkConfig:
                 raise ValueError(f"{name} must be positive")
         if self.deadline_grace < 0:
             raise ValueError("deadline_grace must not be negative")
+        if self.reclaim_interval >= self.visibility_timeout / 2:
+            # Each reclaim pass stamps the queue's pulse; a longer gap reads as a stall.
+            raise ValueError("reclaim_interval must be under half the visibility_timeout")
         if self.order_timeout < self.job_deadline:
             raise ValueError("order_timeout must be at least job_deadline, or order breaks")
 

@@ -40,6 +40,11 @@ class QueueKeys:
     def seen(self, job_id: str) -> str:
         return f"{self.base}:seen:{_escape(job_id)}"
 
+    @property
+    def pulse(self) -> str:
+        """When the scripts last ran, by the server's clock (see _PULSE)."""
+        return f"{self.base}:pulse"
+
     def posted(self, job_id: str) -> str:
         """The posted record of a job (bot.work.posted); the job id names its workspace."""
         return f"{self.base}:posted:{_escape(job_id)}"
@@ -112,16 +117,42 @@ return 1
 """
 )
 
-# KEYS: stream. ARGV: group, consumer, idle ms, then pairs (entry id, deliveries). For each
-# run still fenced in: reset its idle time to `idle ms` without counting a delivery
-# (XCLAIM JUSTID). Idle 0 renews the claim while a job is held; a larger idle hands it back
-# early (retry after a failure, or a graceful stop). Returns the entries whose run is
-# fenced out: taken over, or no longer pending at all.
+# A Redis that stalls (SIGSTOP, a slow disk, a long fork) for longer than the visibility
+# timeout makes every held entry look idle when it comes back, though every worker is
+# alive: the first XAUTOCLAIM would take them all and fence out runs that did nothing
+# wrong. So the scripts keep a pulse (the server's own TIME, stamped by every worker's
+# reclaim pass and renewal, each well within half the visibility timeout): a gap longer
+# than that means the server (or every worker) stood still, and reclaiming pauses for a
+# visibility timeout, time for the live workers to renew their claims. Only the entries
+# of workers that are really gone are then taken over.
+_PULSE = """
+local function pulse(key, gap_ms, quiet_ms)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local last = tonumber(redis.call('HGET', key, 'at') or '0')
+  local quiet = tonumber(redis.call('HGET', key, 'quiet') or '0')
+  if last > 0 and now - last > tonumber(gap_ms) then
+    quiet = now + tonumber(quiet_ms)
+    redis.call('HSET', key, 'quiet', quiet)
+  end
+  redis.call('HSET', key, 'at', now)
+  redis.call('PEXPIRE', key, 3600000)
+  return now < quiet
+end
+"""
+
+# KEYS: stream, pulse. ARGV: group, consumer, idle ms, pulse gap ms, quiet ms, then pairs
+# (entry id, deliveries). For each run still fenced in: reset its idle time to `idle ms`
+# without counting a delivery (XCLAIM JUSTID). Idle 0 renews the claim while a job is
+# held; a larger idle hands it back early (retry after a failure, or a graceful stop).
+# Returns the entries whose run is fenced out: taken over, or no longer pending at all.
 TOUCH = (
     _OWNS
+    + _PULSE
     + """
+pulse(KEYS[2], ARGV[4], ARGV[5])
 local lost = {}
-for i = 4, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   if owns(KEYS[1], ARGV[1], ARGV[i], ARGV[2], ARGV[i + 1]) then
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
   else
@@ -132,11 +163,15 @@ return lost
 """
 )
 
-# KEYS: stream. ARGV: group, consumer, min idle ms, cursor, count. XAUTOCLAIM and the
-# delivery count of each entry it took, in one step, so the fence is the claim's own.
-# Returns {cursor, {id, fields, deliveries}...}. Entries trimmed away (Redis 6.2 gives
-# them without fields) are acknowledged: they can never run.
-RECLAIM = """
+# KEYS: stream, pulse. ARGV: group, consumer, min idle ms, cursor, count, pulse gap ms,
+# quiet ms. XAUTOCLAIM and the delivery count of each entry it took, in one step, so the
+# fence is the claim's own; nothing while the pulse says to keep quiet. Returns {cursor,
+# {id, fields, deliveries}...}. Entries trimmed away (Redis 6.2 gives them without
+# fields) are acknowledged: they can never run.
+RECLAIM = (
+    _PULSE
+    + """
+if pulse(KEYS[2], ARGV[6], ARGV[7]) then return {ARGV[4], {}} end
 local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4],
   'COUNT', ARGV[5])
 local out = {}
@@ -150,6 +185,7 @@ for _, e in ipairs(r[2]) do
 end
 return {r[1], out}
 """
+)
 
 # KEYS: stream, posted(job id). ARGV: group, entry id, consumer, deliveries, value, ttl.
 # The posted record is written only by the run that owns the job: 1 when written, else 0.

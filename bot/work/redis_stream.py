@@ -132,7 +132,9 @@ class Stream:
         not idle is walked across calls instead of being rescanned from the start.
         """
         args: list[EncodableT] = [GROUP, self.consumer, min_idle_ms, self._cursor, count]
-        cursor, claimed = await self._reclaim(keys=[self.keys.stream], args=args)
+        args += self._pulse_args()
+        keys = [self.keys.stream, self.keys.pulse]
+        cursor, claimed = await self._reclaim(keys=keys, args=args)
         self._cursor = str(cursor)
         entries = [
             _entry(eid, _fields(fields), deliveries=int(deliveries))
@@ -140,15 +142,22 @@ class Stream:
         ]
         return entries, self._cursor == "0-0"
 
+    def _pulse_args(self) -> list[EncodableT]:
+        """(gap, quiet) in ms: a pause in the pulse longer than half the visibility
+        timeout stops reclaiming for one visibility timeout (see redis_keys._PULSE)."""
+        vis_ms = int(self._config.visibility_timeout * 1000)
+        return [vis_ms // 2, vis_ms]
+
     async def touch(self, runs: list[tuple[str, int]], *, idle_ms: int) -> list[str]:
         """Set the idle time of the entries whose (id, deliveries) run is still fenced in;
         the ids of those fenced out."""
         lost: list[str] = []
         for start in range(0, len(runs), 200):
-            args: list[EncodableT] = [GROUP, self.consumer, idle_ms]
+            args: list[EncodableT] = [GROUP, self.consumer, idle_ms, *self._pulse_args()]
             for entry_id, deliveries in runs[start : start + 200]:
                 args += [entry_id, deliveries]
-            lost += [str(x) for x in await self._touch(keys=[self.keys.stream], args=args)]
+            keys = [self.keys.stream, self.keys.pulse]
+            lost += [str(x) for x in await self._touch(keys=keys, args=args)]
         return lost
 
     async def finish(self, entry: Entry) -> bool:

@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import enum
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from types import FrameType
 from typing import Any
 
 from bot.work.fence import Fence, FenceLost, fenced
@@ -70,18 +72,29 @@ def _failed(fence: Fence, job: Job) -> Outcome:
 
 
 def awaiting(task: asyncio.Task[Any]) -> str:
-    """What a task is waiting on: its innermost coroutine frame, for the watchdog's log."""
-    where = None
+    """What a task is waiting on: its innermost coroutine frame, and the innermost one
+    outside asyncio (the code that waits), for the watchdog's log."""
+    frames = []
     awaited: Any = task.get_coro()
     while awaited is not None:
         frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
         if frame is not None:
-            where = frame
+            frames.append(frame)
         awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
-    if where is None:
+    if not frames:
         return "nothing (not started or finishing)"
-    code = where.f_code
-    return f"{code.co_name} ({code.co_filename}:{where.f_lineno})"
+    where = _describe(frames[-1])
+    ours = [f for f in frames if not f.f_code.co_filename.startswith(_ASYNCIO)]
+    if ours and ours[-1] is not frames[-1]:
+        where += f" in {_describe(ours[-1])}"
+    return where
+
+
+_ASYNCIO = os.path.dirname(asyncio.__file__)
+
+
+def _describe(frame: FrameType) -> str:
+    return f"{frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})"
 
 
 class Watchdog:
@@ -105,7 +118,7 @@ class Watchdog:
             self._reported.add(run)
             self.overdue += 1
             log.error(
-                "watchdog: %s in thread %s has run %.0fs, past its %.0fs deadline; it awaits %s",
+                "watchdog: %s in thread %s has run %.1fs, past its %.1fs deadline; it awaits %s",
                 job.describe(),
                 job.thread_key,
                 now - started_at,

@@ -187,6 +187,8 @@ async def test_the_queues_redis_stalled_past_the_visibility_timeout_answers_noth
 
             await eventually(settled, within=10)
             dead = (await queue.stats()).dead
+            # The workers saw the stall, and took nothing over for it.
+            assert await queue_store.client.hget(queue.keys.pulse, "quiet") is not None
         finally:
             stop(*workers)
             await queue_store.aclose()
