@@ -75,3 +75,42 @@ async def test_many_parked_jobs_cost_no_task_and_stay_bounded(redis_store: Redis
             sum(name == queue.keys.order(job(0, thread="busy").thread_key) for name in tasks) == 1
         )
         release.set()
+
+
+async def test_nothing_is_kept_for_retried_or_cancelled_waiters(redis_store: RedisStore) -> None:
+    queue = RedisWorkQueue(redis_store, config=FAST)
+    jobs = [job(n, thread="t") for n in range(4)]
+    for j in jobs:
+        await queue.submit(j)
+    failed: set[str] = set()
+    done: list[str] = []
+
+    async def flaky(j: Job) -> None:
+        if j.id not in failed:  # each job fails once: retried while the others wait
+            failed.add(j.id)
+            raise RuntimeError("agent hiccup")
+        done.append(j.id)
+
+    async with running(queue, flaky, concurrency=2):
+
+        async def all_done() -> bool:
+            return len(done) == len(jobs)
+
+        await eventually(all_done)
+    assert done == [j.id for j in jobs]
+    assert queue._lines == {} and queue._held == {}
+
+    # A stop while jobs wait their turn behind one that never ends: the waiters are
+    # cancelled, and nothing is kept for them either.
+    later = [job(10 + n, thread="u") for n in range(3)]
+    for j in later:
+        await queue.submit(j)
+    started = asyncio.Event()
+
+    async def stuck(j: Job) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    async with running(queue, stuck, concurrency=2, grace_seconds=0.1):
+        await asyncio.wait_for(started.wait(), 5)
+    assert queue._lines == {} and queue._held == {}
