@@ -6,8 +6,9 @@ goes; on a re-run it reads the record (`get(job)`) and updates the message it al
 posted (or skips) instead of posting a second one. The worker marks a job `done` after
 its handler returns; a job found done is acknowledged without running the handler again.
 
-Records live in the store under the job's tenant, with a TTL longer than any job stays
-in the queue.
+Records live with a TTL longer than any job stays in the queue: in the store under the
+job's tenant for the in-process queue; beside the stream for the Redis queue
+(bot.work.redis_posted), where each write checks the run's fence in the same step.
 """
 
 from __future__ import annotations

@@ -257,7 +257,7 @@ class RedisWorkQueue:
         while not self._stopping.is_set():
             try:
                 for _ in range(10):  # a bounded walk through a long pending list per pass
-                    free = capacity.free()
+                    free = capacity.room_now()
                     if not free:
                         break
                     sent_at = loop.time()

@@ -191,6 +191,10 @@ class Capacity:
         """How many more jobs could start now (0 when full)."""
         return max(0, self.concurrency - self._busy)
 
+    def room_now(self) -> int:
+        """How many more jobs may be taken now without waiting (0 when full)."""
+        return self.free() if self._idle < self._max_idle else 0
+
     async def room(self) -> int:
         """Wait until new work may be read; how many jobs (at most MAX_BATCH at a time)."""
         while self.free() == 0 or self._idle >= self._max_idle:
