@@ -135,7 +135,12 @@ async def test_a_worker_stalled_past_the_visibility_timeout_answers_nothing_twic
     assert "lost its job" in log_a.read_text() or "taken over" in log_a.read_text()
     assert (await queue.stats()).dead == 0
     assert "ERROR" not in log_a.read_text() + log_b.read_text()
-    print(f"worker stall: {len(jobs)} questions, {sum(by.values())} answers {dict(by)}")
+    text = log_a.read_text()
+    cancelled, dropped = text.count("cancelling its run"), text.count("dropping it here")
+    print(
+        f"worker stall: {len(jobs)} questions, {sum(by.values())} answers {dict(by)}; "
+        f"stalled worker: {cancelled} runs cancelled mid-answer, {dropped} parked dropped"
+    )
 
 
 async def test_the_queues_redis_stalled_past_the_visibility_timeout_answers_nothing_twice(
@@ -197,4 +202,8 @@ async def test_the_queues_redis_stalled_past_the_visibility_timeout_answers_noth
     assert dead == 0
     for tag in ("a", "b"):
         assert "ERROR" not in (tmp_path / f"{tag}.log").read_text()
-    print(f"redis stall: {len(jobs)} questions, {sum(by.values())} answers {dict(by)}")
+    logs = "".join((tmp_path / f"{tag}.log").read_text() for tag in ("a", "b"))
+    print(
+        f"redis stall: {len(jobs)} questions, {sum(by.values())} answers {dict(by)}; "
+        f"take-overs: {logs.count('took over')}"
+    )
