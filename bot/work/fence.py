@@ -82,8 +82,10 @@ class Lease:
 
     `verify()` renews the claim if the run still owns its job and says whether it does;
     it may raise (the queue is unreachable): then it is tried again, with pauses, for up
-    to `verify_seconds`, after which the run counts as lost. `epoch` moves on every
-    verification, so a cache of what the run read (the posted log) knows to read again.
+    to `verify_seconds`, after which the run counts as lost; so is a verification whose
+    answer came back later than the lease (it proves nothing about now). `epoch` moves on
+    every verification, so a cache of what the run read (the posted log) knows to read
+    again.
     """
 
     def __init__(
@@ -136,6 +138,9 @@ class Lease:
             try:
                 owned = await self._verify()
             except Exception as exc:  # the queue is unreachable: we cannot know
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from exc  # a client that hid a cancel
                 if loop.time() + pause >= give_up:
                     self.lose()
                     raise FenceLost(f"could not verify this run's claim ({exc!r})") from exc
@@ -147,7 +152,12 @@ class Lease:
                 self.lose()
                 raise FenceLost("this run's job was taken over")
             self.renewed(sent_at)
-            return
+            if self.fresh():
+                return
+            # The answer took longer than the lease: it proves nothing about now.
+            if loop.time() >= give_up:
+                self.lose()
+                raise FenceLost("the queue answers too slowly to verify this run's claim")
 
 
 class Unfenced:

@@ -57,6 +57,28 @@ async def test_a_lease_that_cannot_be_verified_counts_as_lost() -> None:
     assert loop.time() - started < 1.5
 
 
+async def test_a_verification_answered_later_than_the_lease_proves_nothing() -> None:
+    delays = [0.3, 0.0]  # the first answer comes back after the lease (0.2 s) ran out
+    calls = 0
+
+    async def slow_then_fast() -> bool:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(delays.pop(0) if delays else 0.3)
+        return True
+
+    loop = asyncio.get_running_loop()
+    lease = Lease(verify=slow_then_fast, lease_seconds=0.2, verify_seconds=2, renewed_at=0)
+    await lease.check()
+    assert calls == 2 and lease.fresh()
+
+    always_slow = Lease(verify=slow_then_fast, lease_seconds=0.2, verify_seconds=0.5, renewed_at=0)
+    started = loop.time()
+    with pytest.raises(FenceLost):
+        await always_slow.check()
+    assert loop.time() - started < 1.5
+
+
 async def test_a_stale_run_acknowledges_nothing_and_moves_no_done_mark(
     redis_store: RedisStore,
 ) -> None:
