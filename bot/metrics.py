@@ -53,6 +53,11 @@ class Metrics:
             "Answers being worked on in this process",
             registry=self.registry,
         )
+        self.jobs_overdue = Gauge(
+            "meibel_bot_jobs_overdue",
+            "Jobs this process held past their deadline since it started (the watchdog's count)",
+            registry=self.registry,
+        )
 
     def answered(self, platform: str, answer: Answer) -> None:
         self.answers.labels(platform, answer.kind.value).inc()

@@ -39,6 +39,7 @@ def queue_gauges(queue: WorkQueue) -> StatsHook:
         metrics.queue_waiting.set(stats.waiting)
         metrics.queue_pending.set(stats.pending)
         metrics.in_flight.set(stats.in_flight)
+        metrics.jobs_overdue.set(stats.overdue)
 
     return refresh
 

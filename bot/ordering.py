@@ -13,7 +13,8 @@ K = TypeVar("K", bound=Hashable)
 class ArrivalOrder(Generic[K]):
     """`async with order.turn(key):` runs callers of one key one at a time, in the order
     they arrived. A chain of futures, not a lock: nobody can barge in when a turn ends,
-    and a caller cancelled while waiting hands its turn on only after the one before."""
+    and a caller cancelled while waiting hands its turn on only after the one before.
+    A key is forgotten as soon as its last caller is done or gone."""
 
     def __init__(self) -> None:
         self._tails: dict[K, asyncio.Future[None]] = {}
@@ -30,11 +31,16 @@ class ArrivalOrder(Generic[K]):
             yield
         finally:
             if previous is not None and not previous.done():
-                previous.add_done_callback(lambda _: _finish(mine))
+                # Cancelled while waiting: the turn passes on only after the one before.
+                previous.add_done_callback(lambda _: self._release(key, mine))
             else:
-                _finish(mine)
-                if self._tails.get(key) is mine:
-                    del self._tails[key]
+                self._release(key, mine)
+
+    def _release(self, key: K, mine: asyncio.Future[None]) -> None:
+        """End a turn; forget the key when nobody queued behind it."""
+        _finish(mine)
+        if self._tails.get(key) is mine:
+            del self._tails[key]
 
 
 def _finish(future: asyncio.Future[None]) -> None:

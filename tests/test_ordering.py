@@ -48,3 +48,29 @@ async def test_other_keys_do_not_wait_and_a_cancelled_waiter_keeps_the_chain() -
     hold.set()
     await asyncio.gather(first, third, return_exceptions=True)
     assert done == ["b1", "a1", "a3"]
+
+
+async def test_nothing_is_kept_for_waiters_that_were_cancelled_or_are_done() -> None:
+    order: ArrivalOrder[str] = ArrivalOrder()
+    hold = asyncio.Event()
+
+    async def caller(key: str, *, wait: bool = False) -> None:
+        async with order.turn(key):
+            if wait:
+                await hold.wait()
+
+    first = asyncio.create_task(caller("a", wait=True))
+    await asyncio.sleep(0)
+    middle = asyncio.create_task(caller("a"))
+    last = asyncio.create_task(caller("a"))  # the tail of the line, cancelled below
+    other = asyncio.create_task(caller("b", wait=True))
+    await asyncio.sleep(0)
+    middle.cancel()
+    last.cancel()
+    other.cancel()
+    await asyncio.gather(middle, last, other, return_exceptions=True)
+    assert set(order._tails) == {"a"}  # the first caller still holds its turn
+    hold.set()
+    await first
+    await asyncio.sleep(0)  # the cancelled waiters' turns end right after the first's
+    assert order._tails == {}

@@ -18,6 +18,14 @@ A process, once:
 
 A handler may run twice for one job (a worker died before acknowledging it): it records
 what it posted in `queue.posted` (a PostedLog) and checks it before posting.
+
+Each run of a job is fenced (bot.work.fence): the worker calls the handler inside
+`fenced(fence, deadline=start + config.job_deadline)`. The handler calls `await guard()`
+before anything a user or a service would see (FenceLost: another worker owns the job
+now; stop, post nothing), reads `time_left()` to end with a notice before its deadline,
+and builds its thread locks with the same visibility timeout
+(`ThreadLocks(store, ttl_seconds=config.visibility_timeout)`). The posted log's reads
+and writes check the fence too.
 """
 
 from __future__ import annotations

@@ -5,6 +5,12 @@ run in submit order, one thread's jobs one after another, failures retried up to
 `max_deliveries` times and then kept as dead letters (logged). It is *not* durable: jobs
 still queued when the process exits are lost, and two processes do not share work. A
 deployment that needs either runs Redis (REDIS_URL), which switches to RedisWorkQueue.
+
+Fair across threads: the jobs of one thread taken from the queue form a line, run one at
+a time in order by one task; the rest of the line is parked (no task, no slot). A thread's
+backlog never stops reading, so another thread's job runs in the next free slot. Nobody
+else can take a job over here, so a run's fence (bot.work.fence) is lost only when the
+worker gives the run up; deadlines and the watchdog work as in the Redis queue.
 """
 
 from __future__ import annotations
@@ -13,14 +19,16 @@ import asyncio
 import collections
 import itertools
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from bot.domain import ThreadKey
 from bot.store.base import Store, StoreError
+from bot.work.fence import Unfenced, fenced
 from bot.work.job import Handler, Job
 from bot.work.posted import PostedLog
 from bot.work.queue import QueueStats, QueueUnavailable, WorkConfig
-from bot.work.worker import Capacity, Outcome, Tasks, call_handler
+from bot.work.worker import Capacity, Outcome, Tasks, Watchdog, call_handler
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +41,26 @@ class _Thread:
 
     last: int = 0  # seq given to its latest job
     done: int = 0  # seq of its latest finished job
-    turn: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Taken:
     arrival: int
     job: Job
-    task: asyncio.Task[None] | None = None
+    fence: Unfenced = field(default_factory=Unfenced)
+    task: asyncio.Task[None] | None = None  # its line's task, while it runs
     started: bool = False
+    started_at: float = 0.0
+
+
+@dataclass(slots=True, eq=False)
+class _Line:
+    """The jobs of one thread taken here: the head runs, the rest wait parked, in order."""
+
+    thread: ThreadKey
+    parked: collections.deque[_Taken] = field(default_factory=collections.deque)
+    head: _Taken | None = None
+    task: asyncio.Task[None] | None = None
 
 
 class LocalWorkQueue:
@@ -59,6 +78,8 @@ class LocalWorkQueue:
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._threads: dict[ThreadKey, _Thread] = {}
         self._taken: dict[int, _Taken] = {}
+        self._lines: dict[ThreadKey, _Line] = {}
+        self._watchdog = Watchdog(deadline_seconds=self.config.job_deadline)
         self._capacity: Capacity | None = None
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -87,6 +108,7 @@ class LocalWorkQueue:
             pending=len(self._taken),
             in_flight=running,
             dead=len(self.dead),
+            overdue=self._watchdog.overdue,
         )
 
     async def run(self, handler: Handler, *, concurrency: int) -> None:
@@ -94,11 +116,13 @@ class LocalWorkQueue:
             raise RuntimeError("this queue is already running")
         self._running = True
         self._stopped.clear()
-        capacity = Capacity(concurrency, max_waiting=concurrency * 4)
+        # Parked jobs are already in memory (the queue held them), so they need no bound.
+        capacity = Capacity(concurrency, max_idle=self.config.max_backlog + 1)
         self._capacity = capacity
         jobs, reader = Tasks(), Tasks()
         try:
             reader.spawn(self._read_loop(handler, capacity, jobs), name="local-work-read")
+            reader.spawn(self._watchdog.run(self._runs), name="local-work-watchdog")
             await self._stopping.wait()
         finally:
             await reader.cancel_all()
@@ -123,35 +147,69 @@ class LocalWorkQueue:
             capacity.take(1)
             taken = _Taken(arrival, job)
             self._taken[arrival] = taken
-            taken.task = jobs.spawn(self._process(taken, handler, capacity), name=f"job {job.id}")
+            line = self._lines.get(job.thread_key)
+            if line is None:
+                line = self._lines[job.thread_key] = _Line(job.thread_key)
+                run = self._run_line(line, taken, handler, capacity)
+                line.task = jobs.spawn(run, name=job.id)
+            else:
+                capacity.park()
+                line.parked.append(taken)
 
-    async def _process(self, taken: _Taken, handler: Handler, capacity: Capacity) -> None:
-        with self.posted.held(taken.job):
-            await self._run_job(taken, handler, capacity)
+    def _runs(self) -> Iterator[tuple[Job, float, asyncio.Task[None] | None]]:
+        for taken in self._taken.values():
+            if taken.started:
+                yield taken.job, taken.started_at, taken.task
+
+    async def _run_line(
+        self, line: _Line, first: _Taken, handler: Handler, capacity: Capacity
+    ) -> None:
+        """Runs `first` (busy), then each job parked behind it, until the line is empty."""
+        taken = first
+        try:
+            while True:
+                line.head, taken.task = taken, line.task
+                try:
+                    with fenced(taken.fence), self.posted.held(taken.job):
+                        await self._run_job(taken, handler, capacity)
+                finally:
+                    line.head, taken.task = None, None
+                if not line.parked or self._stopping.is_set():
+                    break
+                taken = line.parked.popleft()
+                capacity.unpark()
+        finally:
+            if self._lines.get(line.thread) is line:
+                del self._lines[line.thread]
+            for _taken in line.parked:  # a stop: put back in the queue by _drain
+                capacity.forget_parked()
+            line.parked.clear()
 
     async def _run_job(self, taken: _Taken, handler: Handler, capacity: Capacity) -> None:
-        job = taken.job
+        job, cfg = taken.job, self.config
+        loop = asyncio.get_running_loop()
         try:
             if await self._was_done(job):
                 log.info("%s was done before; skipping it", job.describe())
                 self._settle(taken)
                 return
-            thread = self._threads[job.thread_key]
-            if thread.done < job.seq - 1:
-                # Earlier jobs of the thread were taken earlier, so they are running or
-                # about to; waiting holds no slot, so they always can.
-                async with capacity.waiting():
-                    while thread.done < job.seq - 1:
-                        thread.turn.clear()
-                        await thread.turn.wait()
-            for delivery in range(1, self.config.max_deliveries + 1):
+            # The line runs a thread's jobs in order, so the one before is done.
+            for delivery in range(1, cfg.max_deliveries + 1):
                 async with capacity.slot():
-                    taken.started = True
-                    outcome = await call_handler(handler, job)
+                    taken.started, taken.started_at = True, loop.time()
+                    outcome = await call_handler(
+                        handler,
+                        job,
+                        fence=taken.fence,
+                        deadline=taken.started_at + cfg.job_deadline,
+                        grace=cfg.deadline_grace,
+                    )
                 if outcome is Outcome.DONE:
                     await self._mark_done(job)
                     break
-                if outcome is Outcome.REJECTED or delivery == self.config.max_deliveries:
+                if outcome in (Outcome.OVERDUE, Outcome.LOST):
+                    break  # cancelled and logged; the thread goes on
+                if outcome is Outcome.REJECTED or delivery == cfg.max_deliveries:
                     self._dead(
                         job,
                         "rejected by its handler"
@@ -161,7 +219,7 @@ class LocalWorkQueue:
                     break
                 taken.started = False
                 async with capacity.waiting():  # a pause, not work: no reason to block reads
-                    await asyncio.sleep(self.config.retry_delay)
+                    await asyncio.sleep(cfg.retry_delay)
             self._settle(taken)
         finally:
             capacity.give_back()
@@ -191,17 +249,20 @@ class LocalWorkQueue:
         job = taken.job
         thread = self._threads[job.thread_key]
         thread.done = max(thread.done, job.seq)
-        thread.turn.set()
         if thread.done >= thread.last:
             del self._threads[job.thread_key]  # nothing outstanding; a new job starts at 1
 
     async def _drain(self, jobs: Tasks) -> None:
         """Cancel what has not started; give running handlers the grace, then cancel; put
         every unfinished job back at the front, in order, for the next `run`."""
-        for taken in self._taken.values():
-            if not taken.started and taken.task is not None:
-                taken.task.cancel()
-        running = [t.task for t in self._taken.values() if t.started and t.task is not None]
+        running = []
+        for line in list(self._lines.values()):
+            if line.task is None:
+                continue
+            if line.head is not None and line.head.started:
+                running.append(line.task)  # a stop ends the line after this job
+            else:
+                line.task.cancel()
         if running:
             _done, late = await asyncio.wait(running, timeout=max(self._grace, 0.0))
             if late:

@@ -6,8 +6,9 @@ goes; on a re-run it reads the record (`get(job)`) and updates the message it al
 posted (or skips) instead of posting a second one. The worker marks a job `done` after
 its handler returns; a job found done is acknowledged without running the handler again.
 
-Records live in the store under the job's tenant, with a TTL longer than any job stays
-in the queue.
+Records live with a TTL longer than any job stays in the queue: in the store under the
+job's tenant for the in-process queue; beside the stream for the Redis queue
+(bot.work.redis_posted), where each write checks the run's fence in the same step.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from bot.store.base import Store
+from bot.work.fence import current_fence
 from bot.work.job import Job
 
 log = logging.getLogger(__name__)
@@ -26,11 +28,12 @@ log = logging.getLogger(__name__)
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
 
 
-class _Unread:
-    """Held, but not read from the store yet."""
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    """A record read (or written) by the run that holds the job, under fence `epoch`."""
 
-
-_UNREAD = _Unread()
+    posted: Posted | None
+    epoch: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,40 +45,47 @@ class Posted:
 
 
 class PostedLog:
-    """`Posted` records per job id, on any `Store`."""
+    """`Posted` records per job id, on any `Store`.
 
-    def __init__(self, store: Store, *, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> None:
+    Inside a job run (bot.work.fence) every read and write first checks the run's fence,
+    so a run that lost its job reads nothing stale and writes nothing: FenceLost instead.
+    """
+
+    def __init__(self, store: Store | None, *, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> None:
         self._store = store
         self._ttl = ttl_seconds
-        # Records of the jobs this process holds right now (see `held`).
-        self._held: dict[str, Posted | _Unread | None] = {}
+        # Records of the jobs this process holds right now (see `held`); None: not read.
+        self._held: dict[str, _Cached | None] = {}
 
     @contextlib.contextmanager
     def held(self, job: Job) -> Iterator[None]:
         """While the worker holds `job`, it alone writes its record: after the first read,
         reads come from memory (the worker and the handler both read it; that was a second
-        store round trip per answer). Dropped when the job is let go."""
+        store round trip per answer). The memory is trusted only under the fence epoch it
+        was read in: once the run's lease lapsed and was verified again, it is read again.
+        Dropped when the job is let go."""
         if job.id in self._held:
             yield
             return
-        self._held[job.id] = _UNREAD
+        self._held[job.id] = None
         try:
             yield
         finally:
             self._held.pop(job.id, None)
 
     async def get(self, job: Job) -> Posted | None:
-        """The record for `job`, or None when nothing was posted yet. Raises StoreError."""
-        known = self._held.get(job.id, _UNREAD)
-        if not isinstance(known, _Unread):
-            return known
-        posted = await self._read(job)
+        """The record for `job`, or None when nothing was posted yet. Raises StoreError,
+        and FenceLost inside a run that lost its job."""
+        epoch = await _checked_epoch()
+        known = self._held.get(job.id)
+        if known is not None and known.epoch == epoch:
+            return known.posted
+        posted = self._parse(job, await self._load(job))
         if job.id in self._held:
-            self._held[job.id] = posted
+            self._held[job.id] = _Cached(posted, epoch)
         return posted
 
-    async def _read(self, job: Job) -> Posted | None:
-        raw = await self._store.get_value(job.tenant, _name(job))
+    def _parse(self, job: Job, raw: str | None) -> Posted | None:
         if raw is None:
             return None
         try:
@@ -89,19 +99,39 @@ class PostedLog:
             return None
 
     async def record(self, job: Job, info: dict[str, str]) -> None:
-        """Replace the adapter's notes for `job` (not yet done). Raises StoreError."""
+        """Replace the adapter's notes for `job` (not yet done). Raises StoreError, and
+        FenceLost inside a run that lost its job (nothing written)."""
         await self._put(job, Posted(info=dict(info), done=False))
 
     async def finish(self, job: Job) -> None:
-        """Mark `job` done, keeping the adapter's notes. Raises StoreError."""
+        """Mark `job` done, keeping the adapter's notes. Raises StoreError and FenceLost."""
         current = await self.get(job)
         await self._put(job, Posted(info=current.info if current else {}, done=True))
 
     async def _put(self, job: Job, posted: Posted) -> None:
+        epoch = await _checked_epoch()
         value = json.dumps({"info": posted.info, "done": posted.done})
-        await self._store.put_value(job.tenant, _name(job), value, ttl_seconds=self._ttl)
+        await self._save(job, value)
         if job.id in self._held:
-            self._held[job.id] = posted
+            self._held[job.id] = _Cached(posted, epoch)
+
+    # -- storage: the store's values here; the Redis queue keeps them beside its stream --
+    async def _load(self, job: Job) -> str | None:
+        assert self._store is not None
+        return await self._store.get_value(job.tenant, _name(job))
+
+    async def _save(self, job: Job, value: str) -> None:
+        assert self._store is not None
+        await self._store.put_value(job.tenant, _name(job), value, ttl_seconds=self._ttl)
+
+
+async def _checked_epoch() -> int:
+    """Check the current run's fence (FenceLost when lost); the epoch it is valid in."""
+    fence = current_fence()
+    if fence is None:
+        return 0
+    await fence.check()
+    return int(getattr(fence, "epoch", 0))
 
 
 def _name(job: Job) -> str:

@@ -7,6 +7,7 @@ an outage means. Replies are read in redis-py's RESP2 shapes, which the store's 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +16,10 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from redis.typing import EncodableT
 
+from bot.work.fence import Lease
 from bot.work.job import Job
 from bot.work.queue import WorkConfig
-from bot.work.redis_keys import DEAD, FINISH, GROUP, SUBMIT, TOUCH, QueueKeys
+from bot.work.redis_keys import DEAD, FINISH, GROUP, POSTED, RECLAIM, SUBMIT, TOUCH, QueueKeys
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +35,38 @@ class BacklogFull(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One stream entry given to this consumer. `job` is None when it cannot be read."""
+    """One stream entry given to this consumer. `job` is None when it cannot be read.
+
+    (this consumer, `deliveries`) is the fence of the run the claim started: any later
+    claim counts one more delivery (see bot.work.redis_keys).
+    """
 
     entry_id: str
     job: Job | None
     raw: str
     deliveries: int
+
+
+class EntryLease(Lease):
+    """The fence of one run of `entry` (bot.work.fence.Lease): the fenced scripts act
+    only while XPENDING shows this consumer holding it with this delivery count."""
+
+    def __init__(
+        self,
+        entry: Entry,
+        *,
+        verify: Callable[[], Awaitable[bool]],
+        lease_seconds: float,
+        verify_seconds: float,
+        renewed_at: float,
+    ) -> None:
+        super().__init__(
+            verify=verify,
+            lease_seconds=lease_seconds,
+            verify_seconds=verify_seconds,
+            renewed_at=renewed_at,
+        )
+        self.entry = entry
 
 
 class Stream:
@@ -53,6 +81,8 @@ class Stream:
         self._finish = client.register_script(FINISH)
         self._dead = client.register_script(DEAD)
         self._touch = client.register_script(TOUCH)
+        self._reclaim = client.register_script(RECLAIM)
+        self._posted = client.register_script(POSTED)
         self._cursor = "0-0"
 
     async def add(self, job: Job) -> tuple[bool, str]:
@@ -101,54 +131,71 @@ class Stream:
         The scan resumes where the last call stopped, so a long list of entries that are
         not idle is walked across calls instead of being rescanned from the start.
         """
-        reply = await self.client.xautoclaim(
-            self.keys.stream, GROUP, self.consumer, min_idle_ms, self._cursor, count=count
-        )
-        self._cursor = str(reply[0])
-        wrapped = self._cursor == "0-0"
-        claimed = [(str(eid), fields) for eid, fields in reply[1]]
-        # Redis 6.2 returns trimmed entries with no fields; they can never run.
-        gone = [eid for eid, fields in claimed if fields is None]
-        if gone:
-            await self.client.xack(self.keys.stream, GROUP, *gone)
-        claimed = [(eid, fields) for eid, fields in claimed if fields is not None]
-        if not claimed:
-            return [], wrapped
-        # XAUTOCLAIM does not say how often an entry was delivered; XPENDING does.
-        async with self.client.pipeline(transaction=False) as pipe:
-            for eid, _fields in claimed:
-                pipe.xpending_range(self.keys.stream, GROUP, eid, eid, 1)
-            counts = await pipe.execute()
-        entries = []
-        for (eid, fields), info in zip(claimed, counts, strict=True):
-            deliveries = int(info[0]["times_delivered"]) if info else 1
-            entries.append(_entry(eid, fields, deliveries=deliveries))
-        return entries, wrapped
+        args: list[EncodableT] = [GROUP, self.consumer, min_idle_ms, self._cursor, count]
+        args += self._pulse_args()
+        keys = [self.keys.stream, self.keys.pulse]
+        cursor, claimed = await self._reclaim(keys=keys, args=args)
+        self._cursor = str(cursor)
+        entries = [
+            _entry(eid, _fields(fields), deliveries=int(deliveries))
+            for eid, fields, deliveries in claimed
+        ]
+        return entries, self._cursor == "0-0"
 
-    async def touch(self, entry_ids: list[str], *, idle_ms: int) -> list[str]:
-        """Set the idle time of entries this consumer owns; the ids it no longer owns."""
+    def _pulse_args(self) -> list[EncodableT]:
+        """(gap, quiet) in ms: a pause in the pulse longer than half the visibility
+        timeout stops reclaiming for one visibility timeout (see redis_keys._PULSE)."""
+        vis_ms = int(self._config.visibility_timeout * 1000)
+        return [vis_ms // 2, vis_ms]
+
+    async def touch(self, runs: list[tuple[str, int]], *, idle_ms: int) -> list[str]:
+        """Set the idle time of the entries whose (id, deliveries) run is still fenced in;
+        the ids of those fenced out."""
         lost: list[str] = []
-        for start in range(0, len(entry_ids), 200):
-            chunk = entry_ids[start : start + 200]
-            args: list[EncodableT] = [GROUP, self.consumer, idle_ms, *chunk]
-            lost += [str(x) for x in await self._touch(keys=[self.keys.stream], args=args)]
+        for start in range(0, len(runs), 200):
+            args: list[EncodableT] = [GROUP, self.consumer, idle_ms, *self._pulse_args()]
+            for entry_id, deliveries in runs[start : start + 200]:
+                args += [entry_id, deliveries]
+            keys = [self.keys.stream, self.keys.pulse]
+            lost += [str(x) for x in await self._touch(keys=keys, args=args)]
         return lost
 
-    async def finish(self, entry: Entry) -> None:
-        """Acknowledge the entry and mark its job's turn in the thread as done."""
+    async def finish(self, entry: Entry) -> bool:
+        """Acknowledge the entry and mark its job's turn in the thread as done; False when
+        this run is fenced out (nothing changed)."""
         keys = [self.keys.stream, self._order_key(entry)]
         seq = entry.job.seq if entry.job else 0
         args: list[EncodableT] = [GROUP, entry.entry_id, seq, self._config.order_ttl_seconds]
-        await self._finish(keys=keys, args=args)
+        args += [self.consumer, entry.deliveries]
+        return int(await self._finish(keys=keys, args=args)) == 1
 
-    async def dead(self, entry: Entry, *, reason: str) -> None:
-        """Move the entry to the dead letters, acknowledged, its turn marked done."""
+    async def dead(self, entry: Entry, *, reason: str) -> bool:
+        """Move the entry to the dead letters, acknowledged, its turn marked done; False
+        when this run is fenced out (nothing changed)."""
         cfg = self._config
         keys = [self.keys.stream, self._order_key(entry), self.keys.dead]
         seq = entry.job.seq if entry.job else 0
         args: list[EncodableT] = [GROUP, entry.entry_id, seq, cfg.order_ttl_seconds]
-        args += [cfg.dead_letter_max, entry.raw, reason, entry.deliveries]
-        await self._dead(keys=keys, args=args)
+        args += [self.consumer, entry.deliveries, cfg.dead_letter_max, entry.raw, reason]
+        return int(await self._dead(keys=keys, args=args)) == 1
+
+    async def get_posted(self, job_id: str) -> str | None:
+        """The posted record of a job (bot.work.posted), raw."""
+        raw = await self.client.get(self.keys.posted(job_id))
+        return None if raw is None else str(raw)
+
+    async def put_posted(
+        self, job_id: str, value: str, *, ttl_seconds: int, run: Entry | None
+    ) -> bool:
+        """Write a job's posted record for `run` (fenced); unfenced when `run` is None.
+        False when the run is fenced out (nothing written)."""
+        key = self.keys.posted(job_id)
+        if run is None:
+            await self.client.set(key, value, ex=ttl_seconds)
+            return True
+        args: list[EncodableT] = [GROUP, run.entry_id, self.consumer, run.deliveries]
+        args += [value, ttl_seconds]
+        return int(await self._posted(keys=[self.keys.stream, key], args=args)) == 1
 
     async def turn(self, job: Job) -> tuple[bool, int]:
         """(the thread's order record exists, the last seq done in the thread)."""
@@ -212,6 +259,11 @@ class Stream:
 
 def _our_group(groups: list[dict[str, Any]]) -> dict[str, Any] | None:
     return next((g for g in groups if str(g["name"]) == GROUP), None)
+
+
+def _fields(flat: list[Any]) -> dict[str, str]:
+    """A Lua reply's field list [k1, v1, k2, v2, ...] as a dict."""
+    return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
 
 
 def _entry(entry_id: Any, fields: dict[str, str], *, deliveries: int) -> Entry:

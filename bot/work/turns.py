@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
@@ -18,26 +19,29 @@ log = logging.getLogger(__name__)
 class Turns:
     """Job n of a thread waits until the thread's "done" mark (in Redis) reaches n-1.
 
-    A job finishing in this process wakes its successors here at once; one finishing in
-    another process is seen by polling, backing off from 10 ms to 200 ms. After
-    `timeout_seconds` a job runs anyway (logged): a lost predecessor may delay a thread,
-    never stop it.
+    Only the head of a thread's line in a process waits here (see bot.work.redis_queue:
+    the later jobs of the thread are parked behind it), so one process polls Redis at
+    most once per thread, backing off from 10 ms to 200 ms. `wake` cuts a pause short
+    (a job of the thread arrived here). After `timeout_seconds` a job runs anyway
+    (logged): a lost predecessor may delay a thread, never stop it. Nothing is kept per
+    thread between waits.
     """
 
     def __init__(self, stream: Stream, *, timeout_seconds: float) -> None:
         self._stream = stream
         self._timeout = timeout_seconds
-        self._events: dict[str, asyncio.Event] = {}
 
-    async def wait(self, job: Job) -> None:
-        """Return once the job before `job` in its thread is done (or dead, or too late)."""
+    async def wait(self, job: Job, *, wake: asyncio.Event, preempted: Callable[[], bool]) -> bool:
+        """True once the job before `job` in its thread is done (or dead, or too late);
+        False as soon as `preempted()` holds (an earlier job of the thread came here)."""
         if job.seq <= 1:
-            return
+            return True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
-        key = self._stream.keys.order(job.thread_key)
         delay = 0.01
         while True:
+            if preempted():
+                return False
             try:
                 known, done = await self._stream.turn(job)
             except (RedisError, OSError):
@@ -45,7 +49,7 @@ class Turns:
                 known, done = True, -1  # keep waiting; the readers log the outage
             if not known or done >= job.seq - 1:
                 # Unknown: the order record expired or Redis lost it; nothing to wait for.
-                return
+                return True
             if loop.time() >= deadline:
                 log.warning(
                     "%s runs out of order: job #%d of its thread is still not done after %.0fs",
@@ -53,15 +57,9 @@ class Turns:
                     job.seq - 1,
                     self._timeout,
                 )
-                return
-            event = self._events.setdefault(key, asyncio.Event())
+                return True
+            wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
-                    await event.wait()
+                    await wake.wait()
             delay = min(delay * 2, 0.2)
-
-    def finished(self, job: Job) -> None:
-        """`job` is done (or dead) here: wake the jobs of its thread waiting in this process."""
-        event = self._events.pop(self._stream.keys.order(job.thread_key), None)
-        if event is not None:
-            event.set()

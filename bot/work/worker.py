@@ -1,4 +1,5 @@
-"""What both queues share when running jobs: capacity, the handler call, outage backoff."""
+"""What both queues share when running jobs: capacity, the handler call under its fence
+and deadline, the watchdog, outage backoff."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import AsyncIterator, Coroutine
+import os
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from types import FrameType
 from typing import Any
 
+from bot.work.fence import Fence, FenceLost, fenced
 from bot.work.job import Handler, Job, JobRejected
 
 log = logging.getLogger(__name__)
@@ -18,19 +22,119 @@ class Outcome(enum.Enum):
     DONE = "done"
     RETRY = "retry"
     REJECTED = "rejected"
+    LOST = "lost"  # the run lost its job (fenced out): not ours to ack, retry or bury
+    OVERDUE = "overdue"  # cancelled past its deadline and the hard grace
 
 
-async def call_handler(handler: Handler, job: Job) -> Outcome:
-    """Run the handler; its failure is logged here and becomes an outcome, never a crash."""
+async def call_handler(
+    handler: Handler, job: Job, *, fence: Fence, deadline: float, grace: float
+) -> Outcome:
+    """Run the handler inside its fence, `deadline` (the loop's time) set for `time_left()`
+    and a hard stop `grace` seconds after it; its failure is logged here and becomes an
+    outcome, never a crash. A run that lost its fence is LOST whatever it raised."""
+    hard_stop = asyncio.timeout_at(deadline + grace)
     try:
-        await handler(job)
+        with fenced(fence, deadline=deadline):
+            async with hard_stop:
+                await handler(job)
+    except FenceLost:
+        log.warning("%s: this run lost its job to another worker; dropped here", job.describe())
+        return Outcome.LOST
     except JobRejected as exc:
+        if _lost(fence):
+            return Outcome.LOST
         log.error("job rejected by its handler: %s: %s", job.describe(), exc)
         return Outcome.REJECTED
+    except TimeoutError:
+        if hard_stop.expired():
+            log.error(
+                "%s still ran %.0fs past its deadline: cancelled, and its thread freed",
+                job.describe(),
+                grace,
+            )
+            return Outcome.OVERDUE
+        return _failed(fence, job)
     except Exception:
-        log.exception("handler failed for %s (delivery will be retried)", job.describe())
-        return Outcome.RETRY
-    return Outcome.DONE
+        return _failed(fence, job)
+    return Outcome.LOST if _lost(fence) else Outcome.DONE
+
+
+def _lost(fence: Fence) -> bool:
+    return bool(getattr(fence, "lost", False))
+
+
+def _failed(fence: Fence, job: Job) -> Outcome:
+    if _lost(fence):
+        log.warning("%s failed after its run lost the job; dropped here", job.describe())
+        return Outcome.LOST
+    log.exception("handler failed for %s (delivery will be retried)", job.describe())
+    return Outcome.RETRY
+
+
+def awaiting(task: asyncio.Task[Any]) -> str:
+    """What a task is waiting on: its innermost coroutine frame, and the innermost one
+    outside asyncio (the code that waits), for the watchdog's log."""
+    frames = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+        if frame is not None:
+            frames.append(frame)
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+    if not frames:
+        return "nothing (not started or finishing)"
+    where = _describe(frames[-1])
+    ours = [f for f in frames if not f.f_code.co_filename.startswith(_ASYNCIO)]
+    if ours and ours[-1] is not frames[-1]:
+        where += f" in {_describe(ours[-1])}"
+    return where
+
+
+_ASYNCIO = os.path.dirname(asyncio.__file__)
+
+
+def _describe(frame: FrameType) -> str:
+    return f"{frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})"
+
+
+class Watchdog:
+    """Logs every run still held past its deadline, once, with its thread and what it
+    awaits, and counts them (`overdue`, in QueueStats and /metrics)."""
+
+    def __init__(self, *, deadline_seconds: float) -> None:
+        self._deadline = deadline_seconds
+        self.overdue = 0
+        self._reported: set[tuple[int, str]] = set()
+
+    def scan(self, runs: Iterable[tuple[Job, float, asyncio.Task[Any] | None]]) -> None:
+        """`runs`: (job, the loop time its handler started, its task) of each run held."""
+        now = asyncio.get_running_loop().time()
+        current: set[tuple[int, str]] = set()
+        for job, started_at, task in runs:
+            run = (id(task), job.id)
+            current.add(run)
+            if now - started_at <= self._deadline or run in self._reported:
+                continue
+            self._reported.add(run)
+            self.overdue += 1
+            log.error(
+                "watchdog: %s in thread %s has run %.1fs, past its %.1fs deadline; it awaits %s",
+                job.describe(),
+                job.thread_key,
+                now - started_at,
+                self._deadline,
+                awaiting(task) if task is not None else "nothing",
+            )
+        self._reported &= current
+
+    async def run(
+        self, runs: Callable[[], Iterable[tuple[Job, float, asyncio.Task[Any] | None]]]
+    ) -> None:
+        """Scan `runs()` forever, a few times per deadline (at most every second)."""
+        interval = min(1.0, self._deadline / 4)
+        while True:
+            await asyncio.sleep(interval)
+            self.scan(runs())
 
 
 # Admission control. Intake (the platform's acks) and answers share one event loop; a burst
@@ -56,21 +160,22 @@ class Capacity:
     """How much work a process holds, so that it never deadlocks nor hoards.
 
     Handlers running at once never exceed `concurrency` (the slots). A job waiting for
-    its turn in a thread holds *no* slot: otherwise a process whose slots were all full
-    of waiting jobs could never run the predecessors they wait for. New work is read only
-    while fewer than `concurrency` held jobs are not waiting ("busy"), so one process does
-    not take work another idle process could do now, and while fewer than `max_waiting`
-    wait, so a long thread does not pull the whole stream into one process.
+    its turn in a thread, or parked behind an earlier job of its thread held here, is
+    *idle*: it holds no slot (otherwise a process whose slots were all full of waiting
+    jobs could never run the predecessors they wait for) and does not stop reading. New
+    work is read only while fewer than `concurrency` held jobs are busy (read, not idle),
+    so one process does not take work another idle process could do now, and while fewer
+    than `max_idle` are idle: a bound on memory only, far above what busy threads fill.
     """
 
-    def __init__(self, concurrency: int, *, max_waiting: int) -> None:
+    def __init__(self, concurrency: int, *, max_idle: int) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.concurrency = concurrency
-        self._max_waiting = max_waiting
+        self._max_idle = max_idle
         self._slots = asyncio.Semaphore(concurrency)
         self._busy = 0
-        self._waiting = 0
+        self._idle = 0
         self._running = 0
         self._freed = asyncio.Event()
 
@@ -78,13 +183,21 @@ class Capacity:
     def running(self) -> int:
         return self._running
 
+    @property
+    def idle(self) -> int:
+        return self._idle
+
     def free(self) -> int:
         """How many more jobs could start now (0 when full)."""
         return max(0, self.concurrency - self._busy)
 
+    def room_now(self) -> int:
+        """How many more jobs may be taken now without waiting (0 when full)."""
+        return self.free() if self._idle < self._max_idle else 0
+
     async def room(self) -> int:
         """Wait until new work may be read; how many jobs (at most MAX_BATCH at a time)."""
-        while self.free() == 0 or self._waiting >= self._max_waiting:
+        while self.free() == 0 or self._idle >= self._max_idle:
             self._freed.clear()
             await self._freed.wait()
         await _until_loop_keeps_up()
@@ -97,17 +210,29 @@ class Capacity:
         self._busy -= 1
         self._freed.set()
 
+    def park(self) -> None:
+        """A busy job becomes idle (parked behind its thread's earlier job)."""
+        self._busy -= 1
+        self._idle += 1
+        self._freed.set()
+
+    def unpark(self) -> None:
+        self._idle -= 1
+        self._busy += 1
+
+    def forget_parked(self) -> None:
+        """A parked job was let go without running (taken over, or a stop)."""
+        self._idle -= 1
+        self._freed.set()
+
     @contextlib.asynccontextmanager
     async def waiting(self) -> AsyncIterator[None]:
-        """While inside, the job counts as waiting for its turn, not as busy."""
-        self._busy -= 1
-        self._waiting += 1
-        self._freed.set()
+        """While inside, the job counts as idle (waiting for its turn), not as busy."""
+        self.park()
         try:
             yield
         finally:
-            self._waiting -= 1
-            self._busy += 1
+            self.unpark()
             self._freed.set()
 
     @contextlib.asynccontextmanager

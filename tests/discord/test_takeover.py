@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from adapters.discord.jobs import job_id
+from adapters.discord.process import QUEUE
 from bot.devserver import DevServer
-from bot.domain import Tenant
 from bot.store import RedisStore
+from bot.work.redis_keys import QueueKeys
 from tests.discord.fakes.recorder import Call
 from tests.discord.fakes.server import FakeDiscord
 from tests.discord.helpers import FOLLOW_UP, custom_ids, text_of
@@ -109,12 +110,11 @@ async def test_answers_of_a_killed_worker_are_finished_by_another_exactly_once(
     await fake_discord.recorder.until(all_started, within=STARTUP)
     # ... and has noted it in its journal (a kill between posting and noting is the one
     # gap left: the re-run would post anew).
-    server = Tenant("discord", str(w.guild_id))
-    jobs = [(server, job_id(w.guild_id, t)) for t in threads]
-    jobs.append((Tenant("discord", "dm"), job_id(None, int(asked["id"]))))
+    jobs = [job_id(w.guild_id, t) for t in threads] + [job_id(None, int(asked["id"]))]
+    keys = QueueKeys.of(redis_store.prefix, QUEUE)  # the queue keeps the posted log
 
     async def all_noted() -> bool:
-        notes = [await redis_store.get_value(tenant, f"posted:{job}") for tenant, job in jobs]
+        notes = [await redis_store.client.get(keys.posted(job)) for job in jobs]
         return all(note and '"messages"' in note for note in notes)
 
     await eventually(all_noted)

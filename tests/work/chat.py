@@ -3,7 +3,9 @@
 Messages "posted" go to a Redis hash and answers to a list, so that a test can count what
 users would see even when the worker that posted them ran in another process (and was
 killed). The handler follows the posted-log protocol every adapter follows: post a
-placeholder once and record its id; on a re-run, reuse the recorded message.
+placeholder once and record its id; on a re-run, reuse the recorded message. Like every
+adapter, it calls `guard()` before anything a user would see, so a run that lost its job
+to another worker (a stalled process) posts nothing more.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 from redis.asyncio import Redis
 
 from bot.work import Handler, Job, PostedLog
+from bot.work.fence import guard
 
 
 class FakeChat:
@@ -34,11 +37,13 @@ class FakeChat:
         return f"{self.messages}:events:{thread}"
 
     async def post(self, job: Job) -> str:
+        await guard()
         message = str(await self.client.incr(self.next_id))
         await self.client.hset(self.messages, message, job.id)
         return message
 
     async def answer(self, job: Job, message: str, *, tag: str) -> None:
+        await guard()
         await self.client.rpush(self.answers, f"{job.id}|{message}|{tag}")
         await self.client.rpush(self.thread_log(job.question.thread), job.data["n"])
 

@@ -19,6 +19,8 @@ FAST = WorkConfig(
     reclaim_interval=0.05,
     block_seconds=0.2,
     max_backoff=0.3,
+    job_deadline=20.0,
+    deadline_grace=2.0,
     order_timeout=30.0,
     submit_timeout=2.0,
 )

@@ -18,11 +18,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_worker(
-    url: str, prefix: str, *, delay: float, log: Path, tag: str = ""
+    url: str,
+    prefix: str,
+    *,
+    delay: float,
+    log: Path,
+    tag: str = "",
+    visibility: float | None = None,
+    chat_url: str = "",
 ) -> subprocess.Popen[bytes]:
     """`tests.work.worker_proc` in a process of its own, its output in `log`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    args = [url, prefix, f"--delay={delay}", f"--tag={tag}"]
+    args = [url, prefix, f"--delay={delay}", f"--tag={tag}", f"--chat-url={chat_url}"]
+    if visibility is not None:
+        args.append(f"--visibility={visibility}")
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "tests.work.worker_proc", *args],

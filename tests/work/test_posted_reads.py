@@ -4,31 +4,25 @@ check share that read, and a new run of the job reads the store afresh."""
 from __future__ import annotations
 
 from bot.store import RedisStore
-from bot.store.base import Store
-from bot.work import Job, PostedLog, RedisWorkQueue
+from bot.work import Job, RedisWorkQueue
+from bot.work.redis_posted import RedisPostedLog
 from tests.work.helpers import FAST, eventually, job, running
 
 
-class CountingStore:
-    """The real store, counting the posted-log reads it serves."""
+class CountingLog(RedisPostedLog):
+    """The queue's real posted log, counting the reads that reach Redis."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self.reads = 0
+    reads = 0
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._store, name)
-
-    async def get_value(self, tenant: object, name: str) -> str | None:
-        if name.startswith("posted:"):
-            self.reads += 1
-        return await self._store.get_value(tenant, name)  # type: ignore[arg-type]
+    async def _load(self, job: Job) -> str | None:
+        self.reads += 1
+        return await super()._load(job)
 
 
 async def test_one_store_read_per_job_run(redis_store: RedisStore) -> None:
     queue = RedisWorkQueue(redis_store, name="reads", config=FAST)
-    counting = CountingStore(redis_store)
-    queue.posted = PostedLog(counting)  # type: ignore[arg-type]
+    counting = CountingLog(queue._stream)
+    queue.posted = counting
     seen: list[str] = []
 
     async def handle(work: Job) -> None:
@@ -48,7 +42,7 @@ async def test_one_store_read_per_job_run(redis_store: RedisStore) -> None:
 
         await eventually(all_done)
     assert counting.reads == 5  # one per job, not three (worker, handler, finish)
-    fresh = PostedLog(redis_store)
+    fresh = RedisWorkQueue(redis_store, name="reads", config=FAST).posted
     for n in range(5):
         record = await fresh.get(job(n))
         assert record is not None and record.done and record.info == {"ts": "1.0"}
