@@ -42,9 +42,9 @@ from bot.metrics import Metrics
 from bot.routing import AgentRef, Router
 from bot.safety import safe_answer, safe_prefix
 from bot.store.base import SessionRecord, Store, StoreError
-from bot.threadlock import ThreadBusy, ThreadLocks
+from bot.threadlock import ThreadBusy, ThreadLockLost, ThreadLocks
 from bot.turnlog import TURN, Notes, SentTurn
-from bot.work.fence import time_left
+from bot.work.fence import FenceLost, time_left
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,10 @@ class PipelineConfig:
     max_question_chars: int = 8000
 
 
+# This run may no longer act for its question: another worker or process took it over.
+LOST_THE_RIGHT_TO_ANSWER = (FenceLost, ThreadLockLost)
+
+
 class Pipeline:
     """Answers questions; every outcome, failures included, is an `Answer` to show."""
 
@@ -140,6 +144,8 @@ class Pipeline:
                 if turn.sent is not None:
                     return await self._recover(turn)
                 return await self._send(turn)
+        except LOST_THE_RIGHT_TO_ANSWER:
+            raise  # another worker answers now: say nothing here (bot.work.fence)
         except Exception as exc:
             return self._failure(exc, key)
         finally:
@@ -189,6 +195,8 @@ class Pipeline:
                     return
                 async for update in self._stream(turn, files):
                     yield update
+        except LOST_THE_RIGHT_TO_ANSWER:
+            raise  # another worker answers now: say nothing here (bot.work.fence)
         except Exception as exc:
             yield Final(self._failure(exc, key))
         finally:

@@ -39,9 +39,7 @@ def _bounded(pattern: str) -> str:
 _SPECIAL = re.compile(r"<(?=[!@#])")
 # Bare broadcasts, even run into other letters (Discord pings "@everyone" inside words),
 # unless inside a web address (kept whole: it is part of the address).
-_BARE = re.compile(
-    r"(?P<url>https?://[^\s<>()\[\]]+)|@(?=everyone|here|channel)", re.IGNORECASE
-)
+_BARE = re.compile(r"(?P<url>https?://[^\s<>()\[\]]+)|@(?=everyone|here|channel)", re.IGNORECASE)
 # Slack's link syntax: <https://target|text>.
 _SLACK_LINK = re.compile(_bounded(r"<(https?://[^\s<>|]{1,URL})\|([^<>\n]{1,LABEL})>"))
 # A Markdown link: [text](target), the target with at most one level of parentheses.
