@@ -16,14 +16,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import discord
-
 from adapters.discord.acks import Acks
 from adapters.discord.answering import Answerer
 from adapters.discord.app import DiscordRunner
 from adapters.discord.intake import Intake
 from adapters.discord.ops import OpsServer
-from adapters.discord.rest import DiscordRest
+from adapters.discord.rest import DiscordRest, rest_client
 from adapters.discord.services import Services
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.work import DiscordWork
@@ -64,7 +62,9 @@ class FleetOptions:
             grace_seconds=settings.shutdown_grace_seconds,
             ops_port=settings.ops_port,
             rate_limit=RateLimit.parse(limit) if limit else None,
-            work=WorkConfig(submit_timeout=SUBMIT_TIMEOUT_SECONDS),
+            work=WorkConfig(
+                submit_timeout=SUBMIT_TIMEOUT_SECONDS, job_deadline=settings.job_deadline_seconds
+            ),
         )
 
 
@@ -98,14 +98,13 @@ class DiscordProcess:
         )
         # Answers go out through a client of their own, which needs no gateway and
         # outlives it at shutdown, while the answers in flight are posted.
-        # It never connects, so intents change nothing; `guilds` only keeps discord.py
-        # from warning that state may be incomplete.
-        self.rest_client = discord.Client(intents=discord.Intents(guilds=True))
+        self.rest_client = rest_client()
         self.work = DiscordWork(
             answerer=Answerer(services),
             rest=DiscordRest(self.rest_client),
             acks=self.intake.acks,
             posted=self.queue.posted,
+            job_deadline=fleet.work.job_deadline,
         )
         self.ops: OpsServer | None = None
         self.working = asyncio.Event()  # the worker runs

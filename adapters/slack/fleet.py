@@ -37,6 +37,7 @@ class FleetOptions:
             grace_seconds=settings.shutdown_grace_seconds,
             rate_limit=RateLimit.parse(limit) if limit else None,
             ops_port=settings.ops_port,
+            work=work_config(job_deadline=settings.job_deadline_seconds),
         )
 
     def open_queue(self, store: Store) -> WorkQueue:

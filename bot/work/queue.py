@@ -58,6 +58,8 @@ class WorkConfig:
     dedupe_ttl_seconds: how long a job id is remembered, so a second submit is ignored.
     order_ttl_seconds: how long a quiet thread's order record lives (Redis).
     dead_letter_max: about how many dead letters are kept, newest first.
+    job_deadline: how long one run of a job's handler may take; the handler ends itself
+        with an honest notice before then (Settings.job_deadline_seconds).
 
     Redis timing: a job whose handler raised comes back after about `retry_delay` plus
     one `reclaim_interval`; one whose worker died, after `visibility_timeout` plus one.
@@ -75,6 +77,7 @@ class WorkConfig:
     dedupe_ttl_seconds: int = 24 * 3600
     order_ttl_seconds: int = 7 * 24 * 3600
     dead_letter_max: int = 10_000
+    job_deadline: float = 300.0
 
     def __post_init__(self) -> None:
         if self.max_deliveries < 1:
