@@ -10,7 +10,6 @@ import pytest
 
 from adapters.slack import texts
 from adapters.slack.fleet import FleetOptions, work_config
-from adapters.slack.jobs import post_job
 from adapters.slack.journal import Journal
 from adapters.slack.webclient import VISIBLE
 from bot.work.fence import FenceLost, fenced
