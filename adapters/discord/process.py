@@ -38,6 +38,8 @@ QUEUE = "discord"  # only processes that can post to Discord take these jobs
 SUBMIT_TIMEOUT_SECONDS = 1.5
 RATE_LIMIT_TIMEOUT_SECONDS = 0.5
 CLOSE_TIMEOUT_SECONDS = 10.0
+# Beyond the grace, what the queue may take to hand back what it holds.
+STOP_MARGIN_SECONDS = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +156,22 @@ class DiscordProcess:
         gateway, worker = tasks.get("gateway"), tasks.get("worker")
         if gateway is not None:
             log.info("Discord: closing the gateway; no new questions are taken")
-            await self.runner.close()
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                    await self.runner.close()
+            except TimeoutError:
+                log.warning("the gateway did not close in %.0fs", CLOSE_TIMEOUT_SECONDS)
             await _settle(gateway, "gateway")
         if worker is not None:
-            await self.queue.stop(grace_seconds=self.fleet.grace_seconds)
+            grace = self.fleet.grace_seconds
+            try:
+                # Bounded: a queue that does not stop by then (a task of it lived through
+                # its cancellation) has its run cancelled at once, below.
+                async with asyncio.timeout(grace + STOP_MARGIN_SECONDS):
+                    await self.queue.stop(grace_seconds=grace)
+            except TimeoutError:
+                log.warning("the worker did not stop within %.0fs; cancelling it", grace)
+                worker.cancel()
             await _settle(worker, "worker")
         if self.ops is not None:
             await self.ops.stop()

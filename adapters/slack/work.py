@@ -7,9 +7,10 @@ job's journal first and reuses what the earlier run showed, so a user never sees
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TITLE_CHARS = 60
+# Beyond the grace, what the queue may take to hand back what it holds.
+STOP_MARGIN_SECONDS = 3.0
 
 
 class SlackWork:
@@ -39,6 +42,7 @@ class SlackWork:
 
     def __init__(self, *, bot: SlackBot) -> None:
         self.bot = bot
+        self._running: asyncio.Task[Any] | None = None
 
     def handler(self) -> Handler:
         return dispatch(
@@ -51,12 +55,24 @@ class SlackWork:
 
     async def run(self) -> None:
         """Take jobs until `stop`; at most WORKER_CONCURRENCY answers at once."""
-        await self.bot.queue.run(self.handler(), concurrency=self.bot.fleet.concurrency)
+        self._running = asyncio.current_task()
+        try:
+            await self.bot.queue.run(self.handler(), concurrency=self.bot.fleet.concurrency)
+        finally:
+            self._running = None
 
     async def stop(self) -> None:
         """Take no new jobs; give answers in flight SHUTDOWN_GRACE_SECONDS; leave the rest
-        in the queue for the next worker."""
-        await self.bot.queue.stop(grace_seconds=self.bot.fleet.grace_seconds)
+        in the queue for the next worker. Bounded: a queue that does not stop by then
+        (a task that lived through its cancellation) has `run` cancelled."""
+        grace = self.bot.fleet.grace_seconds
+        try:
+            async with asyncio.timeout(grace + STOP_MARGIN_SECONDS):
+                await self.bot.queue.stop(grace_seconds=grace)
+        except TimeoutError:
+            log.warning("the worker did not stop within %.0fs; cancelling it", grace)
+            if self._running is not None:
+                self._running.cancel()
 
     # -- the jobs --------------------------------------------------------------------------
     async def answer_post(self, job: Job, journal: Journal) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from adapters.discord import texts
 from adapters.discord.journal import Journal
+from adapters.discord.process import STOP_MARGIN_SECONDS
 from bot.devserver import DevServer
 from bot.domain import Question
 from bot.work import Job, dispatch
@@ -123,3 +124,25 @@ async def test_a_discord_call_that_never_answers_ends_in_the_notice_within_the_d
     await fake_discord.say("And now?", user=w.alice, channel_id=thread_id)
     answer = await answer_in(fake_discord, thread_id)
     assert "Answer 2:" in text_of(answer)
+
+
+async def test_a_worker_that_does_not_stop_is_cancelled_after_the_grace(
+    start_discord_bot: StartBot,
+) -> None:
+    """A queue task can live through its cancellation (redis-py may swallow one that lands
+    during a command); shutdown must still end, soon after the grace."""
+    grace = 0.5
+    bot = await start_discord_bot(fleet=fleet_options(grace_seconds=grace))
+    queue = bot.process.queue
+    stop = queue.stop
+
+    async def stop_that_hangs(*, grace_seconds: float) -> None:
+        await stop(grace_seconds=grace_seconds)
+        await asyncio.Event().wait()  # as if a task of the queue never ended
+
+    queue.stop = stop_that_hangs  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await bot.stop()
+    assert bot.task.done()
+    assert loop.time() - started < grace + STOP_MARGIN_SECONDS + 2.0
