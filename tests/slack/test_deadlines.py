@@ -3,6 +3,7 @@ ends within its deadline with an honest notice, and its thread answers the next 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -12,6 +13,7 @@ from adapters.slack import texts
 from adapters.slack.fleet import FleetOptions, work_config
 from adapters.slack.journal import Journal
 from adapters.slack.webclient import VISIBLE
+from adapters.slack.work import STOP_MARGIN_SECONDS
 from bot.work.fence import FenceLost, fenced
 from tests.fixtures.slack import SlackCall
 from tests.slack.conftest import Harness, mention, message_event
@@ -113,3 +115,23 @@ async def test_a_pacing_wait_that_is_never_woken_ends_in_the_notice_within_the_d
     await harness.event(mention("Stream and stall", ts=root))
     await notice_and_next_answer(harness, root=root, asked_at=asked_at)
     assert [c.method for c in harness.slack.calls if c.error == "hung"] == ["chat.appendStream"]
+
+
+async def test_a_worker_that_does_not_stop_is_cancelled_after_the_grace(start_bot: Any) -> None:
+    """A queue task can live through its cancellation (redis-py may swallow one that lands
+    during a command); stopping the worker must still end, soon after the grace."""
+    grace = 0.5
+    harness: Harness = await start_bot(bot_options={"fleet": FleetOptions(grace_seconds=grace)})
+    worker = harness.worker
+    assert worker is not None
+
+    async def stop_that_hangs(*, grace_seconds: float) -> None:
+        await asyncio.Event().wait()  # as if a task of the queue never ended
+
+    harness.bot.queue.stop = stop_that_hangs  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with asyncio.timeout(grace + STOP_MARGIN_SECONDS + 5):
+        await harness.stop_worker()
+    assert worker.done()
+    assert loop.time() - started < grace + STOP_MARGIN_SECONDS + 2.0
