@@ -4,6 +4,7 @@ ends within its deadline with an honest notice, and its thread answers the next 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -14,6 +15,8 @@ from adapters.slack.fleet import FleetOptions, work_config
 from adapters.slack.journal import Journal
 from adapters.slack.webclient import VISIBLE
 from adapters.slack.work import STOP_MARGIN_SECONDS
+from bot.domain import ThreadKey
+from bot.threadlock import ThreadLocks
 from bot.work.fence import FenceLost, fenced
 from tests.fixtures.slack import SlackCall
 from tests.slack.conftest import Harness, mention, message_event
@@ -135,3 +138,38 @@ async def test_a_worker_that_does_not_stop_is_cancelled_after_the_grace(start_bo
         await harness.stop_worker()
     assert worker.done()
     assert loop.time() - started < grace + STOP_MARGIN_SECONDS + 2.0
+
+
+class LocksWhoseRenewerSurvivesItsCancel(ThreadLocks):
+    """Issue 9, item 7: redis-py can swallow a cancellation that lands while a command is in
+    flight. When that is the thread lock's renewer, releasing the lock waits for a task
+    that goes on renewing forever, and the answer's stream never ends. Played here without
+    the race: the renewer's first cancellation is swallowed, as redis-py would."""
+
+    async def _renew(self, key: ThreadKey, token: str) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+        await super()._renew(key, token)
+
+
+async def test_a_lock_that_is_never_released_ends_the_job_in_its_deadline(
+    start_bot: Any,
+) -> None:
+    harness: Harness = await start_bot(bot_options=fleet())
+    pipeline = harness.bot.responder.pipeline
+    pipeline.locks = LocksWhoseRenewerSurvivesItsCancel(harness.store, ttl_seconds=1.0)
+    harness.meibel.stream_chunk_delay_seconds = 0.02  # the renewer runs before the end
+    root = "1710000033.000100"
+    asked_at = time.monotonic()
+    await harness.event(mention("Answered, then stuck", ts=root))
+    # The stream would never end: the job's deadline cuts the wait for the renewer short,
+    # the lock is released, the answer is finished (late), and the job ends.
+    await harness.settle(timeout=DEADLINE + 5)
+    assert time.monotonic() - asked_at < DEADLINE + 1.0
+    [answer] = await harness.answers(1, thread_ts=root)
+    assert "Answer 1" in str(answer["blocks"])
+
+    await harness.event(message_event("And now?", ts="1710000033.000300", thread_ts=root))
+    await harness.settle(timeout=10)
+    shown = [m for m in harness.slack.messages(root) if not m["streaming"]]
+    assert any("Answer 2: And now" in str(m["blocks"]) for m in shown), "the next answer"
