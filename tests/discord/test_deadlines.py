@@ -13,8 +13,10 @@ import pytest
 from adapters.discord import texts
 from adapters.discord.journal import Journal
 from adapters.discord.process import STOP_MARGIN_SECONDS
+from adapters.discord.process import FleetOptions as DiscordFleet
 from bot.devserver import DevServer
 from bot.domain import Question
+from bot.settings import Settings
 from bot.work import Job, dispatch
 from bot.work.fence import FenceLost, fenced
 from tests.discord.fakes.recorder import Call
@@ -146,3 +148,8 @@ async def test_a_worker_that_does_not_stop_is_cancelled_after_the_grace(
     await bot.stop()
     assert bot.task.done()
     assert loop.time() - started < grace + STOP_MARGIN_SECONDS + 2.0
+
+
+def test_the_job_deadline_follows_the_meibel_timeout() -> None:
+    settings = Settings(_env_file=None, meibel_timeout_seconds=30)  # type: ignore[call-arg]
+    assert DiscordFleet.of(settings).work.job_deadline == settings.job_deadline_seconds == 150

@@ -16,6 +16,7 @@ from adapters.slack.journal import Journal
 from adapters.slack.webclient import VISIBLE
 from adapters.slack.work import STOP_MARGIN_SECONDS
 from bot.domain import ThreadKey
+from bot.settings import Settings
 from bot.threadlock import ThreadLocks
 from bot.work.fence import FenceLost, fenced
 from tests.fixtures.slack import SlackCall
@@ -173,3 +174,10 @@ async def test_a_lock_that_is_never_released_ends_the_job_in_its_deadline(
     await harness.settle(timeout=10)
     shown = [m for m in harness.slack.messages(root) if not m["streaming"]]
     assert any("Answer 2: And now" in str(m["blocks"]) for m in shown), "the next answer"
+
+
+def test_the_job_deadline_follows_the_meibel_timeout() -> None:
+    settings = Settings(_env_file=None, meibel_timeout_seconds=30)  # type: ignore[call-arg]
+    # The turn and one check of its session, each within the timeout, then a minute to post.
+    assert settings.job_deadline_seconds == 2 * (30 + 15) + 60
+    assert FleetOptions.from_settings(settings).work.job_deadline == 150
