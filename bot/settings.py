@@ -161,6 +161,13 @@ class Settings(BaseSettings):
         return self.redis_url.get_secret_value() if self.redis_url else None
 
     @property
+    def job_deadline_seconds(self) -> float:
+        """How long one run of a job may take before it ends with an honest notice: the
+        agent's turn and one check of its session, each within MEIBEL_TIMEOUT_SECONDS
+        (plus a margin), then a minute to post."""
+        return 2.0 * (self.meibel_timeout_seconds + 15) + 60.0
+
+    @property
     def default_agent(self) -> AgentRef | None:
         if self.meibel_agent_id:
             return AgentRef("id", self.meibel_agent_id)

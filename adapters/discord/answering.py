@@ -55,10 +55,11 @@ class Answerer:
                 note=skipped_note(fetched.skipped),
                 typing_channel=typing_channel,
                 live=live,
+                notes=journal,
             )
         note = skipped_note(not_sent(files, NEEDS_STREAMING))
         async with typing_in(typing_channel):
-            answer = await services.pipeline.ask(question)
+            answer = await services.pipeline.ask(question, notes=journal)
         if note:
             answer = replies.with_note(answer, note)
         ready = await prepare(services, question.thread_key, answer)

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 NO_PINGS = discord.AllowedMentions.none()
 # Discord shows "typing" for 10 seconds, or until the bot posts.
 TYPING_REFRESH_SECONDS = 8.0
+TYPING_STOP_SECONDS = 2.0
 
 
 class Editable(Protocol):
@@ -172,8 +173,9 @@ class Typing:
         refresher, self._refresher = self._refresher, None
         if refresher is not None:
             refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            # Not `await refresher` under suppress(CancelledError): that would also swallow
+            # a cancellation of this task (the job's deadline) while it waits.
+            await asyncio.wait({refresher}, timeout=TYPING_STOP_SECONDS)
 
 
 @contextlib.asynccontextmanager

@@ -84,8 +84,20 @@ class Journal:
     async def completed(self) -> None:
         await self._set(COMPLETE, "1")
 
+    # -- the job's notes (bot.turnlog.Notes: what the pipeline notes about its turn) ------
+    def get(self, name: str) -> str | None:
+        return self._info.get(name) or None
+
+    async def note(self, **values: str) -> None:
+        """Add notes and write them at once; a store failure is logged, never raised."""
+        self._info.update(values)
+        await self._write()
+
     async def _set(self, name: str, value: str) -> None:
         self._info[name] = value
+        await self._write()
+
+    async def _write(self) -> None:
         if self._posted is None:
             return
         try:

@@ -18,6 +18,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.work.fence import FenceLost
+
 log = logging.getLogger(__name__)
 
 
@@ -116,6 +118,10 @@ class Pacer:
             self._text_written = self._text_written or bool(snapshot.text)
             try:
                 await self._write(snapshot)
+            except FenceLost:
+                # Another worker answers now: nothing more is shown from this run.
+                log.info("stopped the live answer: the job was taken over")
+                self._stopping = True
             except Exception:
                 log.exception("writing the live answer failed")
 

@@ -16,14 +16,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import discord
-
 from adapters.discord.acks import Acks
 from adapters.discord.answering import Answerer
 from adapters.discord.app import DiscordRunner
 from adapters.discord.intake import Intake
 from adapters.discord.ops import OpsServer
-from adapters.discord.rest import DiscordRest
+from adapters.discord.rest import DiscordRest, rest_client
 from adapters.discord.services import Services
 from adapters.discord.settings import DiscordSettings
 from adapters.discord.work import DiscordWork
@@ -31,6 +29,7 @@ from bot.meibel.client import MeibelClient
 from bot.ratelimit import RateLimit, UserRateLimiter
 from bot.settings import Settings
 from bot.work import WorkConfig, dispatch, open_queue
+from bot.work.queue import with_deadline
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +39,8 @@ QUEUE = "discord"  # only processes that can post to Discord take these jobs
 SUBMIT_TIMEOUT_SECONDS = 1.5
 RATE_LIMIT_TIMEOUT_SECONDS = 0.5
 CLOSE_TIMEOUT_SECONDS = 10.0
+# Beyond the grace, what the queue may take to hand back what it holds.
+STOP_MARGIN_SECONDS = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,9 @@ class FleetOptions:
             ops_port=settings.ops_port,
             ops_token=settings.ops_token.get_secret_value() if settings.ops_token else None,
             rate_limit=RateLimit.parse(limit) if limit else None,
-            work=WorkConfig(submit_timeout=SUBMIT_TIMEOUT_SECONDS),
+            work=with_deadline(
+                WorkConfig(submit_timeout=SUBMIT_TIMEOUT_SECONDS), settings.job_deadline_seconds
+            ),
         )
 
 
@@ -100,14 +103,13 @@ class DiscordProcess:
         )
         # Answers go out through a client of their own, which needs no gateway and
         # outlives it at shutdown, while the answers in flight are posted.
-        # It never connects, so intents change nothing; `guilds` only keeps discord.py
-        # from warning that state may be incomplete.
-        self.rest_client = discord.Client(intents=discord.Intents(guilds=True))
+        self.rest_client = rest_client()
         self.work = DiscordWork(
             answerer=Answerer(services),
             rest=DiscordRest(self.rest_client),
             acks=self.intake.acks,
             posted=self.queue.posted,
+            job_deadline=fleet.work.job_deadline,
         )
         self.ops: OpsServer | None = None
         self.working = asyncio.Event()  # the worker runs
@@ -158,10 +160,22 @@ class DiscordProcess:
         gateway, worker = tasks.get("gateway"), tasks.get("worker")
         if gateway is not None:
             log.info("Discord: closing the gateway; no new questions are taken")
-            await self.runner.close()
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                    await self.runner.close()
+            except TimeoutError:
+                log.warning("the gateway did not close in %.0fs", CLOSE_TIMEOUT_SECONDS)
             await _settle(gateway, "gateway")
         if worker is not None:
-            await self.queue.stop(grace_seconds=self.fleet.grace_seconds)
+            grace = self.fleet.grace_seconds
+            try:
+                # Bounded: a queue that does not stop by then (a task of it lived through
+                # its cancellation) has its run cancelled at once, below.
+                async with asyncio.timeout(grace + STOP_MARGIN_SECONDS):
+                    await self.queue.stop(grace_seconds=grace)
+            except TimeoutError:
+                log.warning("the worker did not stop within %.0fs; cancelling it", grace)
+                worker.cancel()
             await _settle(worker, "worker")
         if self.ops is not None:
             await self.ops.stop()

@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
+import aiohttp
 import discord
 
 from adapters.discord.delivery import NO_PINGS, Editable, Sent
+from bot.work.fence import guard
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,43 @@ class WebhookMessageRef:
 
     async def delete(self) -> None:
         await self.webhook.delete_message(self.message_id)
+
+
+# REST methods that change nothing a user sees.
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A rate limit that asks for a longer wait is an error (discord.RateLimited), not a sleep.
+MAX_RATELIMIT_SECONDS = 20.0
+
+
+def fenced_writes() -> aiohttp.TraceConfig:
+    """Every REST write, webhooks and interaction responses included, first runs
+    `bot.work.fence.guard()`: a job run that lost its job raises FenceLost there, before
+    Discord hears anything (outside a job it is a no-op). Discord.py sends all of them
+    through the client's one aiohttp session, whose traces run in the caller's task."""
+
+    async def before(
+        _session: aiohttp.ClientSession,
+        _context: object,
+        params: aiohttp.TraceRequestStartParams,
+    ) -> None:
+        if params.method.upper() not in READS:
+            await guard()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(before)
+    return trace
+
+
+def rest_client() -> discord.Client:
+    """The client a worker answers through: fenced writes, bounded rate-limit waits.
+
+    It never connects to the gateway, so intents change nothing; `guilds` only keeps
+    discord.py from warning that state may be incomplete."""
+    return discord.Client(
+        intents=discord.Intents(guilds=True),
+        http_trace=fenced_writes(),
+        max_ratelimit_timeout=MAX_RATELIMIT_SECONDS,
+    )
 
 
 class DiscordRest:

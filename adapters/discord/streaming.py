@@ -21,6 +21,8 @@ from adapters.discord.services import Services
 from bot import replies
 from bot.domain import Answer, Final, PartialText, Progress, Question
 from bot.meibel.client import FilePart
+from bot.turnlog import Notes
+from bot.work.fence import FenceLost
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +35,10 @@ async def stream_answer(
     note: str | None,
     typing_channel: discord.abc.Messageable | None,
     live: LiveAnswer,
+    notes: Notes | None = None,
 ) -> Answered:
     """Answer as the agent writes, through `live`; says whether the whole answer was
-    posted somewhere."""
+    posted somewhere. `notes`: the job's, for the pipeline."""
     typing = Typing(typing_channel)
     await typing.start()
 
@@ -46,7 +49,9 @@ async def stream_answer(
 
     pacer = Pacer(write, interval=services.edit_interval_seconds)
     try:
-        answer, shown_text = await _consume(services, question, files=files, pacer=pacer)
+        answer, shown_text = await _consume(
+            services, question, files=files, pacer=pacer, notes=notes
+        )
         await pacer.drain()
         if note:
             answer = replies.with_note(answer, note)
@@ -61,12 +66,17 @@ async def stream_answer(
 
 
 async def _consume(
-    services: Services, question: Question, *, files: Sequence[FilePart], pacer: Pacer
+    services: Services,
+    question: Question,
+    *,
+    files: Sequence[FilePart],
+    pacer: Pacer,
+    notes: Notes | None,
 ) -> tuple[Answer, str]:
     """Feed the pacer until the Final; returns it and the last text so far."""
     text, status = "", None
     final: Answer | None = None
-    stream = services.pipeline.ask_stream(question, files=files)
+    stream = services.pipeline.ask_stream(question, files=files, notes=notes)
     try:
         async for update in stream:
             if isinstance(update, Progress):
@@ -77,6 +87,8 @@ async def _consume(
                 final = update.answer
                 continue
             pacer.update(Snapshot(text, status))
+    except FenceLost:
+        raise  # another worker answers: nothing more from this run
     except Exception:  # the pipeline answers its own failures; this is the last net
         log.exception("the answer stream failed in %s", question.thread_key)
     finally:

@@ -76,3 +76,7 @@ def rate_limited(count: int, unit: str) -> str:
         f"You've asked a lot in a short time: I answer up to {count} questions per {unit} "
         "for each person. Please wait a little, then ask again."
     )
+
+
+# The job's deadline passed before the answer could be shown.
+STILL_WORKING = "The agent may still be working on this; ask again if nothing arrives."

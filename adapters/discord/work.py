@@ -17,6 +17,7 @@ import aiohttp
 import discord
 from pydantic import ValidationError
 
+from adapters.deadline import answer_in_time
 from adapters.discord import texts
 from adapters.discord.acks import Ack, Acks
 from adapters.discord.answering import Answerer
@@ -34,7 +35,8 @@ from adapters.discord.journal import Journal
 from adapters.discord.rest import DiscordRest
 from bot.domain import Question, Tenant
 from bot.store.base import StoreError
-from bot.work import Handler, Job, JobRejected, PostedLog
+from bot.work import Handler, Job, JobRejected, PostedLog, WorkConfig
+from bot.work.fence import FenceLost
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +47,27 @@ ACK_WAIT_SECONDS = 5.0
 TRANSIENT = (aiohttp.ClientError, OSError, TimeoutError, discord.DiscordServerError, StoreError)
 
 W = TypeVar("W", bound=JobData)
+DEFAULT_JOB_DEADLINE = WorkConfig().job_deadline
 
 
 class DiscordWork:
     """The handlers for Discord jobs: `handlers()` goes to `queue.run(dispatch(...))`."""
 
     def __init__(
-        self, *, answerer: Answerer, rest: DiscordRest, acks: Acks, posted: PostedLog
+        self,
+        *,
+        answerer: Answerer,
+        rest: DiscordRest,
+        acks: Acks,
+        posted: PostedLog,
+        job_deadline: float = DEFAULT_JOB_DEADLINE,
     ) -> None:
+        """`job_deadline`: how long a run may take when the worker sets no deadline."""
         self.answerer = answerer
         self.rest = rest
         self.acks = acks
         self.posted = posted
+        self.job_deadline = job_deadline
 
     def handlers(self) -> dict[str, Handler]:
         return {MESSAGE_JOB: self.answer_message, INTERACTION_JOB: self.answer_interaction}
@@ -75,13 +86,21 @@ class DiscordWork:
             ),
         )
 
-        async def apologize() -> None:
+        def places() -> list[Target]:
             thread = journal.thread  # in the question's thread if it was opened
-            places = [ChannelTarget(self.rest.channel(thread)), here] if thread else [here]
-            if not await self.answerer.notify(texts.INTERNAL, places):
+            return [ChannelTarget(self.rest.channel(thread)), here] if thread else [here]
+
+        async def apologize() -> None:
+            if not await self.answerer.notify(texts.INTERNAL, places()):
                 await self.rest.tell_user(work.author_id, texts.INTERNAL)
 
-        await _guarded(job, self._message(job, work, journal, here), apologize)
+        async def too_late() -> None:
+            if not await self.answerer.notify(texts.STILL_WORKING, places()):
+                await self.rest.tell_user(work.author_id, texts.STILL_WORKING)
+
+        await self._in_time(
+            job, lambda: _guarded(job, self._message(job, work, journal, here), apologize), too_late
+        )
 
     async def _message(self, job: Job, work: MessageWork, journal: Journal, here: Target) -> None:
         question = job.question
@@ -142,8 +161,17 @@ class DiscordWork:
         async def apologize() -> None:
             await self.answerer.notify(texts.INTERNAL, [FollowupTarget(webhook, ephemeral=True)])
 
-        flow = self._interaction(job, work, journal, webhook)
-        await _guarded(job, flow, apologize)
+        async def too_late() -> None:
+            thread = journal.thread
+            channel = self.rest.channel(thread or work.channel_id)
+            places: list[Target] = [FollowupTarget(webhook), ChannelTarget(channel)]
+            await self.answerer.notify(texts.STILL_WORKING, places)
+
+        await self._in_time(
+            job,
+            lambda: _guarded(job, self._interaction(job, work, journal, webhook), apologize),
+            too_late,
+        )
 
     async def _interaction(
         self, job: Job, work: InteractionWork, journal: Journal, webhook: discord.Webhook
@@ -189,6 +217,18 @@ class DiscordWork:
         return opened
 
     # -- shared -------------------------------------------------------------------------
+    async def _in_time(
+        self,
+        job: Job,
+        flow: Callable[[], Awaitable[None]],
+        too_late: Callable[[], Awaitable[None]],
+    ) -> None:
+        """The job's flow within its deadline (adapters.deadline); past it, `too_late`
+        says so in the thread, and the job ends (acknowledged)."""
+        await answer_in_time(
+            flow, job_deadline=self.job_deadline, too_late=too_late, what=job.describe()
+        )
+
     async def _answer(
         self,
         job: Job,
@@ -243,8 +283,8 @@ async def _guarded(
     and apologized for, once, rather than retried into the same bug."""
     try:
         await flow
-    except TRANSIENT:
-        raise
+    except (FenceLost, *TRANSIENT):
+        raise  # FenceLost: another worker answers; nothing more from this run
     except Exception:
         log.exception("failed to answer %s", job.describe())
         try:

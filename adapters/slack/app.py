@@ -54,6 +54,7 @@ from adapters.slack.responder import (
 )
 from adapters.slack.settings import SlackSettings
 from adapters.slack.threads import is_bot_thread
+from adapters.slack.webclient import CALL_SECONDS, SlackClient, session_timeout
 from adapters.slack.work import SlackWork
 from bot.attachments import AttachmentPolicy
 from bot.meibel.client import MeibelClient
@@ -61,6 +62,7 @@ from bot.pipeline import Pipeline
 from bot.ratelimit import UserRateLimiter
 from bot.store.base import Store, StoreError
 from bot.work import Job, WorkQueue
+from bot.work.fence import guard
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +77,9 @@ def build_client(
 ) -> AsyncWebClient:
     """The Web API client: retries on rate limits (honouring Retry-After) and lost
     connections. Pass a `session` to keep connections to Slack open between calls (without
-    one, slack_sdk opens a connection per call)."""
-    return AsyncWebClient(
+    one, slack_sdk opens a connection per call); make it with `slack_session()`, so that
+    one attempt is bounded as a call is. Every call is fenced and bounded (webclient.py)."""
+    return SlackClient(
         token=settings.bot_token,
         base_url=settings.slack_api_url,
         session=session,
@@ -85,6 +88,11 @@ def build_client(
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
         ],
     )
+
+
+def slack_session() -> aiohttp.ClientSession:
+    """Connections to Slack kept open between calls, each attempt bounded in time."""
+    return aiohttp.ClientSession(timeout=session_timeout())
 
 
 class _TokenFromEnvironment(logging.Filter):
@@ -130,7 +138,7 @@ class SlackBot:
             pipeline.meibel if isinstance(pipeline.meibel, MeibelClient) else None
         )
         # Owned here (and closed by `aclose`) only when no client was given.
-        self._session = None if client else aiohttp.ClientSession()
+        self._session = None if client else slack_session()
         self.client = client or build_client(settings, session=self._session)
         self.background = Background()
         self.queue: WorkQueue = self.fleet.open_queue(store)
@@ -323,8 +331,10 @@ class SlackBot:
 
     def responder_url(self, respond: AsyncRespond) -> Whisper:
         async def whisper(text: str) -> None:
+            await guard()  # not through the Web API client: fenced here
             try:
-                await respond(text=text, response_type="ephemeral", replace_original=False)
+                async with asyncio.timeout(CALL_SECONDS):
+                    await respond(text=text, response_type="ephemeral", replace_original=False)
             except Exception as exc:  # a webhook failure must not end the job
                 log.warning("could not reply through response_url: %s", type(exc).__name__)
 

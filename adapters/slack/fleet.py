@@ -12,6 +12,7 @@ from bot.ratelimit import RateLimit
 from bot.settings import Settings
 from bot.store.base import Store
 from bot.work import WorkConfig, WorkQueue, open_queue
+from bot.work.queue import with_deadline
 
 QUEUE_NAME = "slack"  # only processes that can post to Slack take Slack jobs
 
@@ -39,6 +40,7 @@ class FleetOptions:
             rate_limit=RateLimit.parse(limit) if limit else None,
             ops_port=settings.ops_port,
             ops_token=settings.ops_token.get_secret_value() if settings.ops_token else None,
+            work=with_deadline(work_config(), settings.job_deadline_seconds),
         )
 
     def open_queue(self, store: Store) -> WorkQueue:

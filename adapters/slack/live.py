@@ -134,6 +134,12 @@ class LiveAnswer:
                         pacer.poke()
                     else:
                         await pacer.now()  # the first sign of work, before reading on
+        except BaseException:
+            # Cut short (the job's deadline, a lost fence) or failed: stop showing at once,
+            # calls in flight included, rather than wait for them.
+            pacer.cancel()
+            status.cancel()
+            raise
         finally:
             await pacer.close()
             await status.close()

@@ -14,6 +14,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from bot.work.fence import FenceLost
+
 log = logging.getLogger(__name__)
 
 
@@ -51,12 +53,28 @@ class Pacer:
         await self._send_once()
 
     async def close(self) -> None:
-        """Stop sending: waits for a call in flight, drops what was not sent yet."""
+        """Stop sending: waits for a call in flight (each Slack call is bounded), drops
+        what was not sent yet. Cancelled while it waits, it cancels that call too."""
+        self._stop()
+        task = self._task
+        if task is None:
+            return
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+
+    def cancel(self) -> None:
+        """Stop at once, a call in flight included (the job is being cut short)."""
+        self._stop()
+        if self._task is not None:
+            self._task.cancel()
+
+    def _stop(self) -> None:
         self._closing.set()
         self._wanted.set()
         self._kick.set()
-        if self._task is not None:
-            await self._task
 
     async def _run(self) -> None:
         while True:
@@ -79,6 +97,11 @@ class Pacer:
             self._last = time.monotonic()
             try:
                 await self._send()
+            except FenceLost:
+                # Another worker answers now: nothing more is shown from this run (the
+                # handler hears it at its next call).
+                log.info("stopped showing the answer's progress: the job was taken over")
+                self._stop()
             except Exception:
                 # The sender handles Slack's refusals; anything else is a bug to log, not a
                 # reason to stop showing the answer.

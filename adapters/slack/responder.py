@@ -8,6 +8,7 @@ go to the agent; with it off, the whole answer is posted when it is done.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.deadline import call_bound
 from adapters.slack import texts
 from adapters.slack.downloads import Downloader, Fetched
 from adapters.slack.errors import NOT_A_MEMBER, TRANSPORT_ERRORS, slack_error
@@ -28,6 +30,7 @@ from bot.attachments import skipped_note
 from bot.domain import Answer, Question
 from bot.pipeline import Pipeline
 from bot.store.base import Store, StoreError
+from bot.work.fence import FenceLost
 
 __all__ = [
     "NOT_A_MEMBER",
@@ -42,6 +45,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PROGRESS_REACTION = "eyes"
+CLEANUP_SECONDS = 3.0
 STREAMING_OFF_REASON = "files reach the agent only when streaming is on"
 
 
@@ -111,7 +115,7 @@ class Responder(Poster):
             if journal.get(VIA) == "stream":
                 await self._end_stale_stream(question, journal)
             if self.stream is None:
-                answer = await self.pipeline.ask(question)
+                answer = await self.pipeline.ask(question, notes=journal)
                 note = skipped_note(
                     [f"{texts.code(f.name)} ({STREAMING_OFF_REASON})" for f in files]
                 )
@@ -135,11 +139,16 @@ class Responder(Poster):
             await journal.note(**{ANSWERED: "1"})
             return answer
         finally:
-            if shown.reacted and progress.react_to:
-                await self._unreact(channel, progress.react_to)
-            elif progress.assistant:
-                # The status clears itself on our reply; clear it when no reply came through.
-                await self.set_status(question, "")
+            # Cosmetic, and maybe after the job's deadline cut the answer short: bounded.
+            try:
+                async with asyncio.timeout(call_bound(CLEANUP_SECONDS)):
+                    if shown.reacted and progress.react_to:
+                        await self._unreact(channel, progress.react_to)
+                    elif progress.assistant:
+                        # The status clears itself on our reply; clear it when none came.
+                        await self.set_status(question, "")
+            except TimeoutError:
+                log.warning("could not clear the progress sign in %s in time", question.thread_key)
 
     async def _stream_answer(
         self,
@@ -163,7 +172,11 @@ class Responder(Poster):
             journal=journal,
         )
         try:
-            return await live.run(self.pipeline.ask_stream(question, files=fetched.parts))
+            return await live.run(
+                self.pipeline.ask_stream(question, files=fetched.parts, notes=journal)
+            )
+        except FenceLost:
+            raise  # another worker answers: nothing more from this run
         except Exception:
             # A bug here must not leave the thread silent.
             log.exception("could not show the streamed answer in %s", question.thread_key)

@@ -169,7 +169,9 @@ async def run_bot(bot: SlackBot) -> None:
             bot.fleet.grace_seconds,
         )
         await bot.work.stop()
-        await worker
+        await asyncio.wait({worker})  # stop() cancels it if it outlives the grace
+        if not worker.cancelled():
+            worker.result()
         await bot.background.drain(grace_seconds=BACKGROUND_GRACE_SECONDS)
         await bot.aclose()
         log.info("stopped")

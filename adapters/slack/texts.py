@@ -22,6 +22,8 @@ POST_FAILED = (
     "I have an answer, but Slack would not let me post it here. "
     "Please try again; if this keeps happening, tell an admin."
 )
+# Markdown (a notice): the job's deadline passed before the answer could be shown.
+STILL_WORKING = "The agent may still be working on this; ask again if nothing arrives."
 UNAVAILABLE = "I'm temporarily unavailable, please try again in a minute."
 UPLOAD_FAILED = "I couldn't attach the file {name} to this thread."
 THINKING = "thinking..."

@@ -7,11 +7,15 @@ job's journal first and reuses what the earlier run showed, so a user never sees
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
+from adapters.deadline import answer_in_time
+from adapters.slack import texts
 from adapters.slack.inbound import reply_to
 from adapters.slack.jobs import ASK, CLICK, POST, ClickWork, PostWork
 from adapters.slack.journal import ASKED, Journal
@@ -29,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TITLE_CHARS = 60
+# Beyond the grace, what the queue may take to hand back what it holds.
+STOP_MARGIN_SECONDS = 3.0
 
 
 class SlackWork:
@@ -36,26 +42,44 @@ class SlackWork:
 
     def __init__(self, *, bot: SlackBot) -> None:
         self.bot = bot
+        self._running: asyncio.Task[Any] | None = None
 
     def handler(self) -> Handler:
-        return dispatch({POST: self.answer_post, ASK: self.answer_ask, CLICK: self.answer_click})
+        return dispatch(
+            {
+                POST: self._in_time(self.answer_post),
+                ASK: self._in_time(self.answer_ask),
+                CLICK: self._in_time(self.answer_click),
+            }
+        )
 
     async def run(self) -> None:
         """Take jobs until `stop`; at most WORKER_CONCURRENCY answers at once."""
-        await self.bot.queue.run(self.handler(), concurrency=self.bot.fleet.concurrency)
+        self._running = asyncio.current_task()
+        try:
+            await self.bot.queue.run(self.handler(), concurrency=self.bot.fleet.concurrency)
+        finally:
+            self._running = None
 
     async def stop(self) -> None:
         """Take no new jobs; give answers in flight SHUTDOWN_GRACE_SECONDS; leave the rest
-        in the queue for the next worker."""
-        await self.bot.queue.stop(grace_seconds=self.bot.fleet.grace_seconds)
+        in the queue for the next worker. Bounded: a queue that does not stop by then
+        (a task that lived through its cancellation) has `run` cancelled."""
+        grace = self.bot.fleet.grace_seconds
+        try:
+            async with asyncio.timeout(grace + STOP_MARGIN_SECONDS):
+                await self.bot.queue.stop(grace_seconds=grace)
+        except TimeoutError:
+            log.warning("the worker did not stop within %.0fs; cancelling it", grace)
+            if self._running is not None:
+                self._running.cancel()
 
     # -- the jobs --------------------------------------------------------------------------
-    async def answer_post(self, job: Job) -> None:
+    async def answer_post(self, job: Job, journal: Journal) -> None:
         """A message addressed to the bot: answered in its thread."""
         bot = self.bot
         work = PostWork.of(job)
         question = work.question
-        journal = await self._journal(job)
         whisper = bot.ephemeral(
             channel=question.channel, user=question.user, thread_ts=work.whisper_thread
         )
@@ -69,10 +93,9 @@ class SlackWork:
         )
         _log_answered(job, answer)
 
-    async def answer_ask(self, job: Job) -> None:
+    async def answer_ask(self, job: Job, journal: Journal) -> None:
         """`/ask`: "<@user> asked: ..." as a new message, then the answer in its thread."""
         bot, asked = self.bot, job.question
-        journal = await self._journal(job)
         whisper = self._private(job.data.get("response_url"), asked, thread_ts=None)
         ts = journal.get(ASKED)
         if ts is None:
@@ -99,13 +122,12 @@ class SlackWork:
         )
         _log_answered(job, answer)
 
-    async def answer_click(self, job: Job) -> None:
+    async def answer_click(self, job: Job, journal: Journal) -> None:
         """A follow-up, call to action or "Try again": asked in the clicked message's
         thread and session, as the clicker."""
         bot = self.bot
         work = ClickWork.of(job)
         question = work.question
-        journal = await self._journal(job)
         # Only the bot's refusal to post needs the response_url: it works without membership.
         refused = self._private(work.response_url, question, thread_ts=question.thread)
         react_to = work.message_ts
@@ -134,10 +156,37 @@ class SlackWork:
         )
         _log_answered(job, answer)
 
+    # -- the job's deadline -----------------------------------------------------------------
+    def _in_time(self, answer: Callable[[Job, Journal], Awaitable[None]]) -> Handler:
+        """The job's handler: `answer` within the job's deadline (see adapters.deadline);
+        past it, the honest notice in the thread, and the job ends (acknowledged)."""
+
+        async def handle(job: Job) -> None:
+            log.info("answering %s", job.describe())
+            journal = await Journal.open(self.bot.queue.posted, job)
+            await answer_in_time(
+                lambda: answer(job, journal),
+                job_deadline=self.bot.fleet.work.job_deadline,
+                too_late=lambda: self._too_late(job, journal),
+                what=job.describe(),
+            )
+
+        return handle
+
+    async def _too_late(self, job: Job, journal: Journal) -> None:
+        """The answer did not come in time: say so where the answer would have gone, with
+        "Try again" (the agent may still answer; the user decides whether to ask again)."""
+        question = job.question
+        if job.kind == ASK:
+            asked = journal.get(ASKED)
+            if asked is None:  # not even the question was posted: only the user can be told
+                whisper = self._private(job.data.get("response_url"), question, thread_ts=None)
+                await whisper(texts.STILL_WORKING)
+                return
+            question = question.model_copy(update={"thread": asked})
+        await self.bot.responder.post_notice(question, texts.STILL_WORKING, retry=True)
+
     # -- helpers ---------------------------------------------------------------------------
-    async def _journal(self, job: Job) -> Journal:
-        log.info("answering %s", job.describe())
-        return await Journal.open(self.bot.queue.posted, job)
 
     def _private(
         self, response_url: str | None, question: Question, *, thread_ts: str | None

@@ -6,6 +6,7 @@ platform; a process runs `run(handler, concurrency=...)` until `stop(grace_secon
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -110,6 +111,13 @@ class WorkConfig:
             raise ValueError("reclaim_interval must be under half the visibility_timeout")
         if self.order_timeout < self.job_deadline:
             raise ValueError("order_timeout must be at least job_deadline, or order breaks")
+
+
+def with_deadline(config: WorkConfig, seconds: float) -> WorkConfig:
+    """`config` with runs given `seconds` (Settings.job_deadline_seconds), and the order
+    wait stretched to cover a predecessor that takes all of its time and grace."""
+    order = max(config.order_timeout, seconds + config.deadline_grace + 15.0)
+    return dataclasses.replace(config, job_deadline=seconds, order_timeout=order)
 
 
 class WorkQueue(Protocol):

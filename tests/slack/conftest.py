@@ -124,7 +124,9 @@ class Harness:
     async def stop_worker(self) -> None:
         if self.worker is not None:
             await self.bot.work.stop()
-            await self.worker
+            await asyncio.wait({self.worker})  # stop() may have had to cancel it
+            if not self.worker.cancelled():
+                self.worker.result()
             self.worker = None
 
     # -- sending signed requests ------------------------------------------------------
