@@ -23,6 +23,8 @@ DEFAULT_TTL_SECONDS = 60.0  # WorkConfig.visibility_timeout's default
 class ThreadBusy(Exception):
     """The thread's turn or lock did not come within the bound on waiting for it."""
 
+RENEWER_STOP_SECONDS = 1.0
+
 
 class ThreadLockLost(Exception):
     """The thread's lock expired or was taken while the holder still worked: its work was
@@ -108,8 +110,10 @@ class ThreadLocks:
         finally:
             holding.done = True  # before any await: the renewer cancels no one from here on
             renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            # Not `await renewer`: redis-py can swallow a cancellation that lands while a
+            # command is in flight, and a renewer that missed it would keep this answer
+            # (and its thread) waiting forever. It stops by itself on `done` anyway.
+            await asyncio.wait({renewer}, timeout=RENEWER_STOP_SECONDS)
             if not holding.lost:
                 try:
                     await self._store.release_lock(key, token)
@@ -128,8 +132,10 @@ class ThreadLocks:
         for a whole TTL since the last renewal was sent), cancel the holder."""
         loop = asyncio.get_running_loop()
         renewed_at = acquired_at
-        while True:
+        while not holding.done:
             await asyncio.sleep(self._ttl / 3)
+            if holding.done:
+                return
             sent_at = loop.time()
             try:
                 async with asyncio.timeout(self._ttl / 3):

@@ -308,9 +308,21 @@ class Tasks:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def cancel_all(self) -> None:
-        tasks = set(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
+    async def cancel_all(self, *, within: float = 5.0) -> None:
+        """Cancel every task and wait for them, for at most `within` seconds.
+
+        A task is cancelled again while it runs on: redis-py can swallow a cancellation
+        that lands mid-command, and a loop that missed its cancel would otherwise keep
+        `stop()` waiting forever.
+        """
+        pending = set(self._tasks)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while pending:
+            for task in pending:
+                task.cancel()
+            _done, pending = await asyncio.wait(pending, timeout=0.2)
+            if pending and loop.time() >= deadline:
+                names = ", ".join(sorted(t.get_name() for t in pending))
+                log.error("%d task(s) did not stop when cancelled: %s", len(pending), names)
+                return

@@ -186,6 +186,8 @@ async def test_an_answer_quoting_everyone_roles_and_users_pings_no_one(
     )
     thread_id, _ = await thread_opened_in(fake_discord, w.general_id)
     answer = (await answer_in(fake_discord, thread_id)).json
-    assert f"<@{w.bob_id}>" in answer["content"]
+    # Shown, but no longer mention syntax (bot.safety); allowed_mentions is the second lock.
+    assert f"<\u200b@{w.bob_id}>" in answer["content"]
+    assert "<@" not in answer["content"] and "@everyone" not in answer["content"]
     sent = fake_discord.message_calls()
     assert len(sent) >= 2 and all(pings_no_one(c.message_payload or {}) for c in sent)

@@ -69,12 +69,19 @@ def first_words(fake: FakeDiscord, channel_id: int, token: str) -> int:
     )
 
 
+# The end of every dev-server answer: its presence means the whole text is shown.
+LAST_WORDS = "Meibel docs"
+
+
+def whole(call: Call) -> bool:
+    """The edit shows the whole answer. The dead worker's turn is not sent again: its
+    answer is read back from the session, as text (follow-ups do not come back with it)."""
+    return LAST_WORDS in text_of(call) or bool(custom_ids(call.json or {}, FOLLOW_UP))
+
+
 def finished_in(thread: int) -> Callable[[Call], bool]:
-    """The edit that makes a live message in the thread the whole answer (with buttons)."""
-    return lambda c: (
-        c.matches("PATCH", rf"/channels/{thread}/messages/\d+")
-        and bool(custom_ids(c.json or {}, FOLLOW_UP))
-    )
+    """The edit that makes a live message in the thread the whole answer."""
+    return lambda c: c.matches("PATCH", rf"/channels/{thread}/messages/\d+") and whole(c)
 
 
 async def test_answers_of_a_killed_worker_are_finished_by_another_exactly_once(
@@ -138,9 +145,12 @@ async def test_answers_of_a_killed_worker_are_finished_by_another_exactly_once(
         lambda c: (
             c.method == "PATCH"
             and asked["token"] in c.path
-            and bool(custom_ids(c.json or {}, FOLLOW_UP))
+            and whole(c)
         )
     )
     [dm_message] = fake_discord.posted(dm_id)  # "thinking", then the answer, then finished
     assert dm_final.path.endswith(f"/{dm_message['id']}")
     assert len(fake_discord.recorder.find("POST", THREADS)) == 3  # one thread each, ever
+    # The agent ran each turn once: the new worker asked the sessions, it did not re-send.
+    texts = [f"Question {n}: how do quotas work?" for n in range(3)] + ["And in a DM?"]
+    assert [meibel_server.received[t] for t in texts] == [1, 1, 1, 1]

@@ -134,6 +134,10 @@ async def test_a_killed_process_loses_nothing_and_answers_nothing_twice(
         # the streams the dead process had started became the answers
         started = {c.result["ts"] for c in slack_api.calls_to("chat.startStream")[:10]}
         assert started == {slack_api.messages(root)[0]["ts"] for root in roots}
+        # and the agent ran each turn once: the second process asked the sessions what
+        # became of the turns the dead one had sent, instead of sending them again
+        asked = {text: meibel_server.received[text] for t in threads.values() for text, _ in t}
+        assert set(asked.values()) == {1}, asked
         second.process.terminate()
         assert await second.exit_code() == 0
     finally:
