@@ -23,6 +23,7 @@ DEFAULT_TTL_SECONDS = 60.0  # WorkConfig.visibility_timeout's default
 class ThreadBusy(Exception):
     """The thread's turn or lock did not come within the bound on waiting for it."""
 
+
 RENEWER_STOP_SECONDS = 1.0
 
 

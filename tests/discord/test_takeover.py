@@ -142,11 +142,7 @@ async def test_answers_of_a_killed_worker_are_finished_by_another_exactly_once(
         assert final.path.endswith(f"/{shown_before[thread][0]}")
         assert "Answer" in text_of(final)
     [dm_final] = await fake_discord.recorder.wait_for(
-        lambda c: (
-            c.method == "PATCH"
-            and asked["token"] in c.path
-            and whole(c)
-        )
+        lambda c: c.method == "PATCH" and asked["token"] in c.path and whole(c)
     )
     [dm_message] = fake_discord.posted(dm_id)  # "thinking", then the answer, then finished
     assert dm_final.path.endswith(f"/{dm_message['id']}")
