@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from bot.context import Said
+
 
 @dataclass(frozen=True, slots=True)
 class Tenant:
@@ -82,6 +84,9 @@ class Question(BaseModel):
     text: str
     reply_to: dict[str, str] = {}
     event_id: str | None = None
+    # What people said in the thread before this question (bot.context), oldest first:
+    # read by the adapter when the job runs, sent to the agent with the question.
+    context: tuple[Said, ...] = ()
 
     @property
     def thread_key(self) -> ThreadKey:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot import replies
+from bot.context import ContextLimits, with_context
 from bot.domain import (
     Answer,
     Artifact,
@@ -82,7 +83,8 @@ class _Turn:
     """One question's way to the agent: where it went, and what may be done again."""
 
     key: ThreadKey
-    text: str
+    text: str  # what is sent: the question, after its thread context (bot.context)
+    asked: str  # the question alone
     record: SessionRecord
     notes: Notes | None
     sent: SentTurn | None = None
@@ -97,6 +99,7 @@ class PipelineConfig:
     router: Router
     session_ttl_seconds: int = 7 * 24 * 3600
     max_question_chars: int = 8000
+    context: ContextLimits = field(default_factory=ContextLimits)
 
 
 # This run may no longer act for its question: another worker or process took it over.
@@ -239,7 +242,9 @@ class Pipeline:
                 session_id=sent.session_id,
                 agent=found.agent if found is not None else str(self._agent_for(question)),
             )
-        return _Turn(key=key, text=question.text.strip(), record=record, notes=notes, sent=sent)
+        asked = question.text.strip()
+        text = with_context(asked, question.context, self.config.context)
+        return _Turn(key=key, text=text, asked=asked, record=record, notes=notes, sent=sent)
 
     async def _note(self, turn: _Turn) -> None:
         """Note the turn just before it is sent: one store write per turn, and one more
@@ -293,7 +298,7 @@ class Pipeline:
             outcome = await find_turn(
                 self.meibel,
                 session_id=turn.record.session_id,
-                text=turn.text,
+                text=turn.asked,
                 sent_at=turn.sent.sent_at,
                 deadline=time.monotonic() + max(0.0, budget),
             )

@@ -40,6 +40,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 router=settings.router(),
                 session_ttl_seconds=settings.session_ttl_seconds,
                 max_question_chars=settings.max_question_chars,
+                context=settings.context_limits(),
             ),
             metrics=metrics,
         )

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.context import ContextLimits
 from bot.routing import AgentRef, Router, parse_routes
 
 DEFAULT_BASE_URL = "https://api.meibel.ai/v2"
@@ -96,6 +97,15 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(
         8000, ge=1, description="the longest question accepted, in characters, at least 1"
     )
+    thread_context_messages: int = Field(
+        30,
+        ge=0,
+        description="how many earlier messages of a thread the agent gets with a question "
+        "(those before the bot was called in, or since its last answer); 0: none",
+    )
+    thread_context_chars: int = Field(
+        12000, ge=0, description="at most this many characters of thread context; 0: none"
+    )
 
     @field_validator("meibel_base_url")
     @classmethod
@@ -174,6 +184,11 @@ class Settings(BaseSettings):
         if self.meibel_agent_name:
             return AgentRef("name", self.meibel_agent_name)
         return None
+
+    def context_limits(self) -> ContextLimits:
+        return ContextLimits(
+            max_messages=self.thread_context_messages, max_chars=self.thread_context_chars
+        )
 
     def router(self) -> Router:
         default = self.default_agent

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from bot.context import OPEN, Said
 from bot.devserver import DevServer
 from bot.domain import Answer, AnswerKind, Final, PartialText, Question, Update
 from bot.meibel.client import FilePart, MeibelClient
@@ -388,3 +389,21 @@ async def test_roles_are_matched_defensively(user: str, agent: str) -> None:
         history, session_id="s", text="refund please", sent_at=now, deadline=0
     )
     assert isinstance(unknown, TurnUnknown) and "RUNNING" in unknown.why
+
+
+async def test_a_turn_sent_with_thread_context_is_found_in_the_session_after_a_drop(
+    meibel: MeibelClient, store: Store, meibel_server: DevServer
+) -> None:
+    """The session's copy of the turn starts with the context preamble; reconciliation still
+    knows it as ours (bot.context), so the agent gets it once and the user the answer."""
+    pipeline = make_pipeline(meibel, store)
+    await pipeline.ask(q("warm up"))
+    meibel_server.queue_drop(at="request")
+    said = (Said(speaker="Ann", text="the deploy failed"), Said(speaker="Bob", text="same"))
+    question = q("what now?").model_copy(update={"context": said})
+    answer = await asyncio.wait_for(pipeline.ask(question), 10)
+    assert answer.ok and 'You asked: "what now?"' in answer.text
+    [sent] = [text for text in meibel_server.received if text.endswith("what now?")]
+    assert sent.startswith(OPEN) and "[Ann]: the deploy failed\n[Bob]: same" in sent
+    assert meibel_server.received[sent] == 1
+    assert endpoints(meibel_server) == ["chat", "chat"]  # warm up, then the one turn

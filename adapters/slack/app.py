@@ -34,6 +34,7 @@ from adapters.slack.background import Background
 from adapters.slack.clicks import ClickHandler
 from adapters.slack.downloads import Downloader
 from adapters.slack.fleet import FleetOptions
+from adapters.slack.history import ThreadHistory
 from adapters.slack.inbound import Post, parse_assistant_thread, parse_command, parse_message
 from adapters.slack.intake import LOOKUP_SECONDS, Intake
 from adapters.slack.jobs import ask_job, post_job
@@ -164,6 +165,12 @@ class SlackBot:
             stream=StreamOptions(mode=settings.slack_streaming_mode, interval=stream_interval)
             if streaming
             else None,
+        )
+        self.history = ThreadHistory(
+            self.client,
+            limits=pipeline.config.context,
+            bot_user=lambda: self.responder.bot_user,
+            reply_without_mention=settings.slack_reply_without_mention,
         )
         self.clicks = ClickHandler(bot=self)
         self.app = AsyncApp(

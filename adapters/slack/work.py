@@ -25,6 +25,7 @@ from adapters.slack.texts import shorten
 from adapters.slack.threads import is_bot_thread
 from bot.domain import Answer, Question
 from bot.store.base import StoreError
+from bot.turnlog import TURN
 from bot.work import Handler, Job, dispatch
 
 if TYPE_CHECKING:
@@ -80,6 +81,9 @@ class SlackWork:
         bot = self.bot
         work = PostWork.of(job)
         question = work.question
+        if not work.assistant and journal.get(TURN) is None:
+            # What was said in the thread before (a re-run whose turn was sent needs none).
+            question = await bot.history.with_context(question)
         whisper = bot.ephemeral(
             channel=question.channel, user=question.user, thread_ts=work.whisper_thread
         )

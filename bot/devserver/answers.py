@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.context import split_context
 from bot.meibel.models import (
     Artifact,
     CallToAction,
@@ -49,9 +50,14 @@ def topic_of(question: str) -> str:
     return topic.rstrip("?!.,;: ") or "your question"
 
 
-def answer_markdown(question: str, turn: int) -> str:
-    """The answer text: Markdown with a heading, bold, a list, a code block and a link."""
+def answer_markdown(message: str, turn: int) -> str:
+    """The answer text: Markdown with a heading, bold, a list, a code block and a link.
+
+    A message with a thread context preamble (bot.context) is answered as its question, and
+    the answer says how many earlier messages it read."""
+    context, question = split_context(message)
     topic = topic_of(question)
+    read = f"- I read {len(context)} earlier message(s) of the thread.\n" if context else ""
     return (
         f"## Answer {turn}: {topic}\n"
         "\n"
@@ -60,6 +66,7 @@ def answer_markdown(question: str, turn: int) -> str:
         f"This is turn **{turn}** of this session, answered by the **Meibel dev server**.\n"
         "\n"
         f"- The question has {len(question.split())} word(s).\n"
+        f"{read}"
         "- Sources, follow-up questions and actions come with this answer.\n"
         "- Nothing here was produced by a real model.\n"
         "\n"

@@ -4,7 +4,8 @@ An agent turn can act in the world, so a turn that may have reached the agent is
 a second time on a guess. After an ambiguous failure (bot.meibel.errors.MeibelTurnUncertain)
 or a takeover after a crash, `find_turn` reads the session back:
 
-- our message is the session's last user message (same text, and a timestamp, when there
+- our message is the session's last user message (same question, bare or after its thread
+  context preamble, bot.context; and a timestamp, when there
   is one, no older than when we sent it minus CLOCK_SKEW_SECONDS) and an assistant reply
   follows it: that reply is the answer (TurnAnswered);
 - the session is RUNNING: it is still working (or our message is still on its way), so
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from bot.context import ends_with_question
 from bot.meibel.errors import MeibelError
 from bot.meibel.models import SessionDetail, SessionMessage, SessionMessages
 
@@ -137,14 +139,10 @@ def _last_user_message(messages: list[SessionMessage]) -> int | None:
 
 
 def _is_ours(message: SessionMessage, *, text: str, sent_at: float) -> bool:
-    if _words(message_text(message)) != _words(text):
+    if not ends_with_question(message_text(message), text):
         return False
     at = parse_timestamp(message.timestamp)
     return at is None or at >= sent_at - CLOCK_SKEW_SECONDS
-
-
-def _words(text: str) -> str:
-    return " ".join(text.split())
 
 
 def message_text(message: SessionMessage) -> str:
