@@ -31,6 +31,9 @@ METHOD_SCOPES = {
     "assistant.threads.setStatus": "assistant:write",
     "assistant.threads.setTitle": "assistant:write",
     "assistant.threads.setSuggestedPrompts": "assistant:write",
+    # thread context (the *:history scope of the conversation's kind; public channels here)
+    "conversations.replies": "channels:history",
+    "users.info": "users:read",
 }
 # The scope each event subscription needs.
 EVENT_SCOPES = {
