@@ -91,6 +91,10 @@ class MessageWork(JobData):
     # A reply without a mention in the bot's thread: keep the thread known as the bot's.
     remember_thread: bool = False
     files: tuple[FileRef, ...] = ()
+    # Read the thread's earlier messages for the agent (adapters.discord.history): set for a
+    # question in a thread where not every message is a turn; `bot_id` tells its messages.
+    context: bool = False
+    bot_id: int = 0
 
 
 class InteractionWork(JobData):

@@ -119,6 +119,14 @@ class MessageHandler:
         # message's id: the conversation's key is known now (and stays the message's if
         # no thread can be opened). A blank mention gets the hint right there.
         open_thread = place.thread is None and bool(text)
+        # In a thread, what people said before goes to the agent, unless it is the bot's
+        # own thread where every message is a turn already (replied to without a mention).
+        context = (
+            place.thread is not None
+            and not is_dm
+            and mentioned
+            and not await self._in_own_thread(message, bot_id=me.id)
+        )
         work = MessageWork(
             channel_id=message.channel.id,
             message_id=message.id,
@@ -128,6 +136,8 @@ class MessageHandler:
             thread_name=thread_name(text) if open_thread else "",
             remember_thread=not mentioned and not is_dm,
             files=file_refs(message.attachments),
+            context=context,
+            bot_id=me.id,
         )
         question = to_question(
             place.key(None if place.thread else str(message.id)),

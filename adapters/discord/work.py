@@ -23,6 +23,7 @@ from adapters.discord.acks import Ack, Acks
 from adapters.discord.answering import Answerer
 from adapters.discord.delivery import ChannelTarget, FollowupTarget, Target, journaled
 from adapters.discord.final import Answered
+from adapters.discord.history import with_context
 from adapters.discord.jobs import (
     INTERACTION_JOB,
     MESSAGE_JOB,
@@ -35,6 +36,7 @@ from adapters.discord.journal import Journal
 from adapters.discord.rest import DiscordRest
 from bot.domain import Question, Tenant
 from bot.store.base import StoreError
+from bot.turnlog import TURN
 from bot.work import Handler, Job, JobRejected, PostedLog, WorkConfig
 from bot.work.fence import FenceLost
 
@@ -104,6 +106,14 @@ class DiscordWork:
 
     async def _message(self, job: Job, work: MessageWork, journal: Journal, here: Target) -> None:
         question = job.question
+        if work.context and journal.get(TURN) is None:  # a re-run whose turn was sent: none
+            question = await with_context(
+                question,
+                self.rest.channel(work.channel_id),
+                before=work.message_id,
+                bot_id=work.bot_id,
+                limits=self.answerer.services.pipeline.config.context,
+            )
         if work.remember_thread:
             await self.answerer.remember_thread(
                 job.tenant, thread_id=work.channel_id, parent_id=question.channel

@@ -147,6 +147,23 @@ async def create_message(fake: FakeDiscord, call: Call, m: re.Match[str]) -> Res
     return 200, await fake.bot_posts(channel, call.json or {}, files=call.files)
 
 
+@route("GET", r"/channels/(\d+)/messages")
+async def channel_history(fake: FakeDiscord, call: Call, m: re.Match[str]) -> Result:
+    """Messages before `before`, newest first, at most `limit` (as Discord pages them);
+    without the Message Content intent, as blank as the gateway shows them (Discord
+    applies the intent to REST reads too)."""
+    if int(m[1]) not in fake.channels:
+        return error(404, 10003, "Unknown Channel")
+    before = int(call.query.get("before") or 1 << 63)
+    limit = int(call.query.get("limit") or 50)
+    found = [
+        fake._public(fake._as_seen(data))
+        for mid, data in sorted(fake.messages.items(), reverse=True)
+        if int(data["channel_id"]) == int(m[1]) and mid < before
+    ]
+    return 200, found[:limit]
+
+
 @route("PATCH", r"/channels/(\d+)/messages/(\d+)")
 async def edit_message(fake: FakeDiscord, call: Call, m: re.Match[str]) -> Result:
     message = fake.messages.get(int(m[2]))

@@ -300,12 +300,15 @@ class FakeDiscord:
         data["flags"] = int(data["flags"]) & ~LOADING
         return self._public(data)
 
-    async def open_thread(self, parent: Json, *, thread_id: int, name: str) -> Json:
+    async def open_thread(
+        self, parent: Json, *, thread_id: int, name: str, owner_id: int | None = None
+    ) -> Json:
+        """A thread in `parent`, the bot's unless `owner_id` names a person."""
         thread = p.thread_channel(
             thread_id,
             guild_id=int(parent["guild_id"]),
             parent_id=int(parent["id"]),
-            owner_id=self.world.bot_id,
+            owner_id=owner_id or self.world.bot_id,
             name=name,
         )
         self.channels[thread_id] = thread

@@ -1,0 +1,70 @@
+"""A Discord thread's earlier messages, read from its history, as the agent's context.
+
+For a question asked in a thread (a mention there), the agent gets what people said since
+the bot's last message in it, or the whole recent thread when the bot is new to it.
+Messages that mention the bot are left out: each is a turn of its own. In the bot's own
+thread with DISCORD_REPLY_WITHOUT_MENTION every message is a turn, so intake asks for no
+context there (`MessageWork.context`).
+
+Best effort: a refusal or a timeout is logged and the question goes without context.
+Speakers are shown by display name; mentions inside messages by name (`clean_content`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+
+from bot.context import ContextLimits, Said
+from bot.domain import Question
+
+log = logging.getLogger(__name__)
+
+READ_SECONDS = 10.0
+# Messages looked at per context message wanted (skipped ones: mentions of the bot, empties).
+LOOK_FACTOR = 3
+MAX_LOOKED_AT = 300
+
+
+async def with_context(
+    question: Question,
+    channel: discord.abc.Messageable,
+    *,
+    before: int,
+    bot_id: int,
+    limits: ContextLimits,
+) -> Question:
+    """`question` with the context read from `channel` before message `before`."""
+    if not limits.enabled:
+        return question
+    try:
+        async with asyncio.timeout(READ_SECONDS):
+            said = await _read(channel, before=before, bot_id=bot_id, limits=limits)
+    except (discord.HTTPException, discord.ClientException, TimeoutError) as exc:
+        log.warning(
+            "cannot read thread %s for context: %s", question.thread_key, type(exc).__name__
+        )
+        return question
+    return question.model_copy(update={"context": said}) if said else question
+
+
+async def _read(
+    channel: discord.abc.Messageable, *, before: int, bot_id: int, limits: ContextLimits
+) -> tuple[Said, ...]:
+    newest_first: list[Said] = []
+    looked_at = min(MAX_LOOKED_AT, limits.max_messages * LOOK_FACTOR)
+    async for message in channel.history(limit=looked_at, before=discord.Object(id=before)):
+        if message.author.id == bot_id:
+            break  # the agent saw everything up to its own message
+        if any(user.id == bot_id for user in message.mentions):
+            continue  # a question to the bot: its own turn
+        files = tuple(a.filename for a in message.attachments)
+        text = message.clean_content
+        if not (text.strip() or files):
+            continue
+        newest_first.append(Said(speaker=message.author.display_name, text=text, files=files))
+        if len(newest_first) >= limits.max_messages:
+            break
+    return tuple(reversed(newest_first))

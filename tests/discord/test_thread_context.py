@@ -1,0 +1,77 @@
+"""Thread context on Discord: a mention in a people's thread brings what was said there.
+
+The fake Discord serves a channel's history (GET /channels/{id}/messages, newest first);
+the dev Meibel server records what the agent received.
+"""
+
+from __future__ import annotations
+
+from bot.context import CLOSE, HEADING, OPEN, ContextLimits
+from bot.devserver import DevServer
+from tests.discord.fakes import payloads as p
+from tests.discord.fakes.server import FakeDiscord
+from tests.discord.helpers import answer_in
+from tests.fixtures.discord import StartBot
+
+
+def context_of(sent: str) -> list[str]:
+    if not sent.startswith(OPEN):
+        return []
+    body = sent[len(OPEN) : sent.index(CLOSE)].strip().splitlines()
+    assert body[0] == HEADING
+    return body[1:]
+
+
+async def peoples_thread(fake: FakeDiscord) -> int:
+    w = fake.world
+    general = fake.channels[w.general_id]
+    thread = await fake.open_thread(
+        general, thread_id=p.snowflake(), name="deploys", owner_id=w.alice_id
+    )
+    return int(thread["id"])
+
+
+async def test_a_mention_in_a_thread_brings_what_people_said_and_later_only_whats_new(
+    fake_discord: FakeDiscord, start_discord_bot: StartBot, meibel_server: DevServer
+) -> None:
+    await start_discord_bot()
+    w = fake_discord.world
+    thread_id = await peoples_thread(fake_discord)
+    log = fake_discord.attachment("build.log", b"error: exit 1")
+    await fake_discord.say("the deploy failed again", user=w.alice, channel_id=thread_id)
+    await fake_discord.say("same here", user=w.bob, channel_id=thread_id, attachments=[log])
+    await fake_discord.say(
+        "what do you think?", user=w.alice, channel_id=thread_id, mention_bot=True
+    )
+    first = await answer_in(fake_discord, thread_id)
+    assert 'You asked: "what do you think?"' in first.json["content"]
+
+    await fake_discord.say("it is eu-west", user=w.bob, channel_id=thread_id)
+    await fake_discord.say("so what now?", user=w.alice, channel_id=thread_id, mention_bot=True)
+    await answer_in(fake_discord, thread_id, nth=2)
+    await fake_discord.say("and then?", user=w.alice, channel_id=thread_id, mention_bot=True)
+    await answer_in(fake_discord, thread_id, nth=3)
+
+    [session] = meibel_server.sessions.values()
+    one, two, three = session.user_messages
+    assert context_of(one) == [
+        "[Alice]: the deploy failed again",
+        "[Bob] (files: build.log): same here",
+    ]
+    assert one.endswith("\n\nwhat do you think?")
+    assert context_of(two) == ["[Bob]: it is eu-west"]  # only what was said since
+    assert three == "and then?"  # nothing was said in between
+
+
+async def test_thread_context_0_sends_the_question_alone(
+    fake_discord: FakeDiscord, start_discord_bot: StartBot, meibel_server: DevServer
+) -> None:
+    await start_discord_bot(context=ContextLimits(max_messages=0))
+    w = fake_discord.world
+    thread_id = await peoples_thread(fake_discord)
+    await fake_discord.say("earlier", user=w.bob, channel_id=thread_id)
+    await fake_discord.say("summarize", user=w.alice, channel_id=thread_id, mention_bot=True)
+    await answer_in(fake_discord, thread_id)
+    [session] = meibel_server.sessions.values()
+    assert session.user_messages == ["summarize"]
+    assert not fake_discord.recorder.find("GET", rf"/channels/{thread_id}/messages")
