@@ -35,9 +35,16 @@ from adapters.slack.clicks import ClickHandler
 from adapters.slack.downloads import Downloader
 from adapters.slack.fleet import FleetOptions
 from adapters.slack.history import ThreadHistory
-from adapters.slack.inbound import Post, parse_assistant_thread, parse_command, parse_message
+from adapters.slack.inbound import (
+    Post,
+    parse_assistant_thread,
+    parse_command,
+    parse_message,
+    parse_shortcut,
+    plain_text,
+)
 from adapters.slack.intake import LOOKUP_SECONDS, Intake
-from adapters.slack.jobs import ask_job, post_job
+from adapters.slack.jobs import ask_job, post_job, shortcut_job
 from adapters.slack.live import StreamOptions
 from adapters.slack.render import (
     CALL_TO_ACTION,
@@ -68,6 +75,8 @@ from bot.work.fence import guard
 log = logging.getLogger(__name__)
 
 ASK_COMMAND = "/ask"
+# The message shortcut "Ask Meibel about this" (its callback_id in the manifest).
+MESSAGE_SHORTCUT = "ask_meibel_about_this"
 # Slack allows about one edit a second per message (chat.update is Tier 3, appendStream
 # Tier 4 per workspace); the first text of an answer never waits for it.
 STREAM_INTERVAL_SECONDS = 1.0
@@ -195,6 +204,7 @@ class SlackBot:
         app.event("app_mention")(self.on_mention)
         app.event("message")(self.on_message)
         app.command(ASK_COMMAND)(self.on_ask)
+        app.shortcut(MESSAGE_SHORTCUT)(self.on_message_shortcut)
         for prefix in (FOLLOW_UP_ACTION, CALL_TO_ACTION, RETRY_ACTION):
             app.action(re.compile(rf"^{re.escape(prefix)}(:|$)"))(self.clicks.on_ask_button)
         app.action(re.compile(rf"^{re.escape(FEEDBACK_ACTION)}(:|$)"))(self.clicks.on_feedback)
@@ -300,6 +310,30 @@ class SlackBot:
             return
         refusal = await self.intake.accept(ask_job(command))
         await ack(text=refusal.text) if refusal else await ack()
+
+    # -- "Ask Meibel about this" ---------------------------------------------------------
+    async def on_message_shortcut(
+        self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        """Queue the selected message as a question, answered in its thread; what was said
+        before it in the thread goes with it (adapters.slack.history). Acknowledged once
+        queued, or once the person was told privately why not."""
+        parsed = parse_shortcut(body)
+        if parsed is None:
+            await ack()
+            return
+        post, trigger = parsed
+        bot_user = self.remember_bot_user(context)
+        if not plain_text(post.text, drop_user=bot_user):
+            await ack()
+            await self.ephemeral(channel=post.channel, user=post.user, thread_ts=post.thread_ts)(
+                texts.NO_TEXT_IN_MESSAGE
+            )
+            return
+        await self.take_post(
+            shortcut_job(post, trigger=trigger, bot_user=bot_user), post, retry=False
+        )
+        await ack()
 
     async def post_asked(
         self, *, channel: str, thread_ts: str | None, user: str, text: str, whisper: Whisper

@@ -216,6 +216,32 @@ def parse_message(body: dict[str, Any]) -> Post | None:
     )
 
 
+def parse_shortcut(body: dict[str, Any]) -> tuple[Post, str] | None:
+    """The "Ask Meibel about this" message shortcut, as a post by the person who used it
+    (its text the selected message's, its thread that message's thread), and the
+    shortcut's trigger id; None for anything malformed."""
+    message, channel, user = _dict(body, "message"), _dict(body, "channel"), _dict(body, "user")
+    workspace = workspace_of(body)
+    ts, channel_id, user_id = message.get("ts"), channel.get("id"), user.get("id")
+    trigger = _text(body.get("trigger_id"))
+    if not (workspace and trigger and _text(ts) and _text(channel_id) and _text(user_id)):
+        return None
+    thread_ts = message.get("thread_ts")
+    files = tuple(parse_file(f) for f in message.get("files") or () if isinstance(f, dict))
+    post = Post(
+        workspace=workspace,
+        channel=str(channel_id),
+        channel_type="im" if str(channel_id).startswith("D") else "channel",
+        ts=str(ts),
+        thread_ts=thread_ts if isinstance(thread_ts, str) and thread_ts else None,
+        user=str(user_id),
+        text=str(message.get("text") or ""),
+        files=files,
+        user_team=_team_of(user.get("team_id")),
+    )
+    return post, trigger
+
+
 @dataclass(frozen=True, slots=True)
 class SlashCommand:
     """`/ask <question>`."""

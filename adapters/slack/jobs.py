@@ -47,6 +47,18 @@ def post_job(post: Post, *, bot_user: str | None, assistant: bool) -> Job:
     )
 
 
+def shortcut_job(post: Post, *, trigger: str, bot_user: str | None) -> Job:
+    """The job for "Ask Meibel about this": the selected message, asked by the person who
+    used the shortcut, answered in that message's thread (with the thread as context)."""
+    job = post_job(post, bot_user=bot_user, assistant=False)
+    return Job.accept(
+        id=f"slack:{post.workspace}:shortcut:{trigger}",
+        kind=POST,
+        question=job.question.model_copy(update={"event_id": f"shortcut:{trigger}"}),
+        data=dict(job.data),
+    )
+
+
 def ask_job(command: SlashCommand) -> Job:
     """The job for `/ask <question>`. Its thread does not exist yet (the worker posts the
     question first); the trigger id stands in for it, a thread of its own."""

@@ -23,6 +23,7 @@ POST_FAILED = (
     "Please try again; if this keeps happening, tell an admin."
 )
 # Markdown (a notice): the job's deadline passed before the answer could be shown.
+NO_TEXT_IN_MESSAGE = "That message has no text to ask about. Mention me with your question instead."
 STILL_WORKING = "The agent may still be working on this; ask again if nothing arrives."
 UNAVAILABLE = "I'm temporarily unavailable, please try again in a minute."
 UPLOAD_FAILED = "I couldn't attach the file {name} to this thread."

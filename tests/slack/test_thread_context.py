@@ -8,9 +8,13 @@ Meibel server records what the agent received.
 from __future__ import annotations
 
 import dataclasses
+import json
+import uuid
+from urllib.parse import urlencode
 
+from adapters.slack.app import MESSAGE_SHORTCUT
 from bot.context import CLOSE, HEADING, OPEN, ContextLimits
-from tests.fixtures.slack import FakeSlack
+from tests.fixtures.slack import TEAM, FakeSlack
 from tests.slack.conftest import CHANNEL, OTHER_USER, USER, Harness, StartBot, mention
 
 CAROL = "U0000003"
@@ -138,3 +142,55 @@ async def test_without_the_history_scope_the_question_is_answered_without_contex
     await harness.answers(1, thread_ts=root)
     [session] = harness.meibel.sessions.values()
     assert session.user_messages == ["what do you think?"]
+
+
+async def shortcut(harness: Harness, message: dict[str, object], *, user: str) -> int:
+    """Use "Ask Meibel about this" on `message` (a signed message_action payload)."""
+    payload = {
+        "type": "message_action",
+        "callback_id": MESSAGE_SHORTCUT,
+        "trigger_id": f"trig.{uuid.uuid4().hex}",
+        "team": {"id": TEAM, "domain": "test"},
+        "user": {"id": user, "team_id": TEAM},
+        "channel": {"id": CHANNEL, "name": "general"},
+        "message": message,
+        "message_ts": message["ts"],
+        "response_url": harness.slack.response_url(),
+        "is_enterprise_install": False,
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    response = await harness.send(body, content_type="application/x-www-form-urlencoded")
+    return response.status_code
+
+
+async def test_ask_meibel_about_this_asks_the_message_with_its_thread_and_answers_there(
+    harness: Harness,
+) -> None:
+    slack = harness.slack
+    names(slack)
+    root = slack.next_ts()
+    slack.say(channel=CHANNEL, thread_ts=root, ts=root, user=USER, text="We plan to drop Redis")
+    picked = slack.say(
+        channel=CHANNEL, thread_ts=root, ts=slack.next_ts(), user=OTHER_USER,
+        text="Is the embedded store enough for a fleet?",
+    )  # fmt: skip
+    assert await shortcut(harness, picked, user=CAROL) == 200
+    [answer] = await harness.answers(1, thread_ts=root)  # in the message's thread
+    assert 'You asked: "Is the embedded store enough for a fleet?"' in str(answer["blocks"])
+    [session] = harness.meibel.sessions.values()
+    [sent] = session.user_messages
+    assert context_of(sent) == ["[Ann]: We plan to drop Redis"]
+    assert sent.endswith("Is the embedded store enough for a fleet?")
+
+
+async def test_ask_meibel_about_a_message_without_text_says_so_privately(
+    harness: Harness,
+) -> None:
+    slack = harness.slack
+    root = slack.next_ts()
+    picked = slack.say(channel=CHANNEL, thread_ts=root, ts=root, user=USER, text="")
+    assert await shortcut(harness, picked, user=CAROL) == 200
+    [note] = await slack.wait_for("chat.postEphemeral")
+    assert note.args["user"] == CAROL and "no text" in note.args["text"]
+    await harness.settle()
+    assert not harness.meibel.sessions  # the agent was not asked
