@@ -1,10 +1,14 @@
-"""A Discord thread's earlier messages, read from its history, as the agent's context.
+"""A Discord thread's earlier messages, or a reply's chain, as the agent's context.
 
 For a question asked in a thread (a mention there), the agent gets what people said since
 the bot's last message in it, or the whole recent thread when the bot is new to it.
 Messages that mention the bot are left out: each is a turn of its own. In the bot's own
 thread with DISCORD_REPLY_WITHOUT_MENTION every message is a turn, so intake asks for no
 context there (`MessageWork.context`).
+
+A mention that replies to a message outside a thread gets the replied-to chain instead
+(`reply_chain`): the message replied to, the one that replied to, and so on, oldest first,
+up to the bot's own message.
 
 Best effort: a refusal or a timeout is logged and the question goes without context.
 Speakers are shown by display name; mentions inside messages by name (`clean_content`).
@@ -35,13 +39,18 @@ async def with_context(
     before: int,
     bot_id: int,
     limits: ContextLimits,
+    replied_to: int = 0,
 ) -> Question:
-    """`question` with the context read from `channel` before message `before`."""
+    """`question` with the context read from `channel`: the thread before message
+    `before`, or the chain of replies from `replied_to` when that is set."""
     if not limits.enabled:
         return question
     try:
         async with asyncio.timeout(READ_SECONDS):
-            said = await _read(channel, before=before, bot_id=bot_id, limits=limits)
+            if replied_to:
+                said = await _chain(channel, replied_to, bot_id=bot_id, limits=limits)
+            else:
+                said = await _read(channel, before=before, bot_id=bot_id, limits=limits)
     except (discord.HTTPException, discord.ClientException, TimeoutError) as exc:
         log.warning(
             "cannot read thread %s for context: %s", question.thread_key, type(exc).__name__
@@ -60,11 +69,41 @@ async def _read(
             break  # the agent saw everything up to its own message
         if any(user.id == bot_id for user in message.mentions):
             continue  # a question to the bot: its own turn
-        files = tuple(a.filename for a in message.attachments)
-        text = message.clean_content
-        if not (text.strip() or files):
+        said = _said(message)
+        if said is None:
             continue
-        newest_first.append(Said(speaker=message.author.display_name, text=text, files=files))
+        newest_first.append(said)
         if len(newest_first) >= limits.max_messages:
             break
     return tuple(reversed(newest_first))
+
+
+async def _chain(
+    channel: discord.abc.Messageable, first: int, *, bot_id: int, limits: ContextLimits
+) -> tuple[Said, ...]:
+    """The replied-to message and its own replied-to chain, oldest first; the bot's
+    messages are part of it (marked), as the conversation replied to them."""
+    newest_first: list[Said] = []
+    next_id: int | None = first
+    while next_id and len(newest_first) < limits.max_messages:
+        message = await channel.fetch_message(next_id)
+        said = _said(message, by_bot=message.author.id == bot_id)
+        if said is not None:
+            newest_first.append(said)
+        ref = message.reference
+        next_id = (
+            ref.message_id if ref is not None and ref.channel_id == message.channel.id else None
+        )
+    return tuple(reversed(newest_first))
+
+
+def _said(message: discord.Message, *, by_bot: bool = False) -> Said | None:
+    files = tuple(a.filename for a in message.attachments)
+    text = message.clean_content
+    if not by_bot and not (text.strip() or files):
+        return None
+    if by_bot and not text.strip():  # an answer is mostly in its embeds
+        text = " ".join(e.description or "" for e in message.embeds).strip()
+    if not (text or files):
+        return None
+    return Said(speaker=message.author.display_name, text=text, by_bot=by_bot, files=files)

@@ -95,6 +95,9 @@ class MessageWork(JobData):
     # question in a thread where not every message is a turn; `bot_id` tells its messages.
     context: bool = False
     bot_id: int = 0
+    # A reply outside a thread: the replied-to chain is the context (this message's id
+    # of the message replied to; 0: none).
+    replied_to: int = 0
 
 
 class InteractionWork(JobData):

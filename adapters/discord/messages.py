@@ -138,6 +138,7 @@ class MessageHandler:
             files=file_refs(message.attachments),
             context=context,
             bot_id=me.id,
+            replied_to=_replied_to(message) if place.thread is None else 0,
         )
         question = to_question(
             place.key(None if place.thread else str(message.id)),
@@ -185,3 +186,11 @@ class MessageHandler:
             await user.send(text, allowed_mentions=NO_PINGS)
         except discord.HTTPException as exc:
             log.warning("could not message user %s privately (status %s)", user.id, exc.status)
+
+
+def _replied_to(message: discord.Message) -> int:
+    """The id of the message this one replies to (in the same channel), else 0."""
+    ref = message.reference
+    if ref is None or ref.message_id is None or ref.channel_id != message.channel.id:
+        return 0
+    return ref.message_id

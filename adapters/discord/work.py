@@ -106,13 +106,15 @@ class DiscordWork:
 
     async def _message(self, job: Job, work: MessageWork, journal: Journal, here: Target) -> None:
         question = job.question
-        if work.context and journal.get(TURN) is None:  # a re-run whose turn was sent: none
+        wanted = work.context or bool(work.replied_to)
+        if wanted and journal.get(TURN) is None:  # a re-run whose turn was sent needs none
             question = await with_context(
                 question,
                 self.rest.channel(work.channel_id),
                 before=work.message_id,
                 bot_id=work.bot_id,
                 limits=self.answerer.services.pipeline.config.context,
+                replied_to=work.replied_to,
             )
         if work.remember_thread:
             await self.answerer.remember_thread(

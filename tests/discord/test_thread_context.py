@@ -75,3 +75,27 @@ async def test_thread_context_0_sends_the_question_alone(
     [session] = meibel_server.sessions.values()
     assert session.user_messages == ["summarize"]
     assert not fake_discord.recorder.find("GET", rf"/channels/{thread_id}/messages")
+
+
+async def test_a_mention_replying_to_a_message_brings_the_replied_to_chain(
+    fake_discord: FakeDiscord, start_discord_bot: StartBot, meibel_server: DevServer
+) -> None:
+    await start_discord_bot()
+    w = fake_discord.world
+    first = await fake_discord.say("our SLA is 99.9%", user=w.alice, channel_id=w.general_id)
+    second = await fake_discord.say(
+        "for every region?", user=w.bob, channel_id=w.general_id, reply_to=int(first["id"])
+    )
+    await fake_discord.say("unrelated chatter", user=w.alice, channel_id=w.general_id)
+    asked = await fake_discord.say(
+        "is that enough for us?",
+        user=w.alice,
+        channel_id=w.general_id,
+        mention_bot=True,
+        reply_to=int(second["id"]),
+    )
+    await answer_in(fake_discord, int(asked["id"]))  # in the thread opened from it
+    [session] = meibel_server.sessions.values()
+    [sent] = session.user_messages
+    assert context_of(sent) == ["[Alice]: our SLA is 99.9%", "[Bob]: for every region?"]
+    assert sent.endswith("is that enough for us?")

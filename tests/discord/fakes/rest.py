@@ -164,6 +164,14 @@ async def channel_history(fake: FakeDiscord, call: Call, m: re.Match[str]) -> Re
     return 200, found[:limit]
 
 
+@route("GET", r"/channels/(\d+)/messages/(\d+)")
+async def get_message(fake: FakeDiscord, call: Call, m: re.Match[str]) -> Result:
+    data = fake.messages.get(int(m[2]))
+    if data is None or int(data["channel_id"]) != int(m[1]):
+        return error(404, 10008, "Unknown Message")
+    return 200, fake._public(fake._as_seen(data))
+
+
 @route("PATCH", r"/channels/(\d+)/messages/(\d+)")
 async def edit_message(fake: FakeDiscord, call: Call, m: re.Match[str]) -> Result:
     message = fake.messages.get(int(m[2]))

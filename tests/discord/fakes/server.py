@@ -214,9 +214,10 @@ class FakeDiscord:
         channel_id: int,
         mention_bot: bool = False,
         attachments: Sequence[Json] = (),
+        reply_to: int | None = None,
     ) -> Json:
         """A user posts a message (with `<@bot>` in front when `mention_bot`), with files
-        made by `attachment()`."""
+        made by `attachment()`, as a reply to message `reply_to` when given."""
         channel = self.channels[channel_id]
         guild_id = int(channel["guild_id"]) if "guild_id" in channel else None
         if mention_bot:
@@ -233,6 +234,14 @@ class FakeDiscord:
             mentions=[self.world.bot] if mention_bot else [],
             extra={"attachments": list(attachments)},
         )
+        if reply_to is not None:
+            data["type"] = 19
+            data["message_reference"] = {
+                "message_id": str(reply_to),
+                "channel_id": str(channel_id),
+                **({"guild_id": str(guild_id)} if guild_id else {}),
+            }
+            data["referenced_message"] = self._public(self.messages[reply_to])
         self.messages[int(data["id"])] = data
         await self.gateway.dispatch("MESSAGE_CREATE", self._as_seen(data), guild_id=guild_id)
         return data
