@@ -17,6 +17,7 @@ import os
 import tempfile
 import time
 import uuid
+from typing import Any
 
 from bench.common import dev_server_process, ms, percentile
 from bot.domain import Question
@@ -39,10 +40,12 @@ class TimedMeibel:
         task = asyncio.current_task()
         self.spent[task] = self.spent.get(task, 0.0) + time.perf_counter() - started
 
-    async def start_session(self, agent: AgentRef) -> str:
+    async def start_session(
+        self, agent: AgentRef, *, initial_context: dict[str, Any] | None = None
+    ) -> str:
         started = time.perf_counter()
         try:
-            return await self.client.start_session(agent)
+            return await self.client.start_session(agent, initial_context=initial_context)
         finally:
             self._add(started)
 

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from bot.context import Said
+from bot.identity import Asker, Where
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,9 @@ class Question(BaseModel):
     # What people said in the thread before this question (bot.context), oldest first:
     # read by the adapter when the job runs, sent to the agent with the question.
     context: tuple[Said, ...] = ()
+    # Who asks, and the names of where (bot.identity), as far as the adapter knows them.
+    asker: Asker | None = None
+    where: Where | None = None
 
     @property
     def thread_key(self) -> ThreadKey:

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot import replies
 from bot.context import ContextLimits, with_context
@@ -22,6 +22,7 @@ from bot.domain import (
     ThreadKey,
     Update,
 )
+from bot.identity import IdentityOptions, initial_context
 from bot.meibel.client import FilePart
 from bot.meibel.errors import (
     MeibelError,
@@ -65,7 +66,9 @@ class ChatBackend(Protocol):
     @property
     def turn_deadline_seconds(self) -> float: ...
 
-    async def start_session(self, agent: AgentRef) -> str: ...
+    async def start_session(
+        self, agent: AgentRef, *, initial_context: dict[str, Any] | None = None
+    ) -> str: ...
 
     async def chat(self, session_id: str, user_message: str) -> ChatMessageResponse: ...
 
@@ -92,6 +95,7 @@ class _Turn:
     resent: bool = False
     files: bool = False  # the stream carried files, which /chat cannot send
     files_dropped: bool = False
+    start: dict[str, Any] | None = None  # the initial_context of a session it starts
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,7 @@ class PipelineConfig:
     session_ttl_seconds: int = 7 * 24 * 3600
     max_question_chars: int = 8000
     context: ContextLimits = field(default_factory=ContextLimits)
+    identity: IdentityOptions = field(default_factory=IdentityOptions)
 
 
 # This run may no longer act for its question: another worker or process took it over.
@@ -234,8 +239,15 @@ class Pipeline:
         """The thread's session, or the one a crashed earlier run noted it sent into."""
         key = question.thread_key
         sent = SentTurn.decode(notes.get(TURN)) if notes is not None else None
+        asker = self.config.identity.asker(question.asker)
+        start = (
+            initial_context(question.platform, question.where, asker)
+            if self.config.identity.share
+            else None
+        )
+        later = True  # a later turn of its session names its asker
         if sent is None:
-            record = await self._session(question, key)
+            record, later = await self._session(question, key, start)
         else:
             found = await self.store.get_session(key, ttl_seconds=self.config.session_ttl_seconds)
             record = SessionRecord(
@@ -243,8 +255,15 @@ class Pipeline:
                 agent=found.agent if found is not None else str(self._agent_for(question)),
             )
         asked = question.text.strip()
-        text = with_context(asked, question.context, self.config.context)
-        return _Turn(key=key, text=text, asked=asked, record=record, notes=notes, sent=sent)
+        text = with_context(
+            asked,
+            question.context,
+            self.config.context,
+            asker=asker.name if asker is not None and later else None,
+        )
+        return _Turn(
+            key=key, text=text, asked=asked, record=record, notes=notes, sent=sent, start=start
+        )
 
     async def _note(self, turn: _Turn) -> None:
         """Note the turn just before it is sent: one store write per turn, and one more
@@ -275,7 +294,9 @@ class Pipeline:
         if turn.restarted:
             raise MeibelSessionGone(f"the new session of {turn.key} is gone too", status=404)
         log.info("session %s of %s is gone; starting a new one", turn.record.session_id, turn.key)
-        turn.record = await self._new_session(turn.key, AgentRef.parse(turn.record.agent))
+        turn.record = await self._new_session(
+            turn.key, AgentRef.parse(turn.record.agent), turn.start
+        )
         turn.restarted = True
 
     async def _recover(self, turn: _Turn) -> Answer:
@@ -326,11 +347,14 @@ class Pipeline:
         log.info("answered in %s (signal_id=%s)", turn.key, answer.signal_id)
         return answer
 
-    async def _session(self, question: Question, key: ThreadKey) -> SessionRecord:
+    async def _session(
+        self, question: Question, key: ThreadKey, start: dict[str, Any] | None
+    ) -> tuple[SessionRecord, bool]:
+        """The thread's session, and whether it existed before this turn."""
         record = await self.store.get_session(key, ttl_seconds=self.config.session_ttl_seconds)
         if record is not None:
-            return record
-        return await self._new_session(key, self._agent_for(question))
+            return record, True
+        return await self._new_session(key, self._agent_for(question), start), False
 
     def _agent_for(self, question: Question) -> AgentRef:
         return self.config.router.agent_for(
@@ -393,9 +417,11 @@ class Pipeline:
         with self.metrics.meibel_call("chat"):
             return await self.meibel.chat(session_id, text)
 
-    async def _new_session(self, key: ThreadKey, agent: AgentRef) -> SessionRecord:
+    async def _new_session(
+        self, key: ThreadKey, agent: AgentRef, start: dict[str, Any] | None
+    ) -> SessionRecord:
         with self.metrics.meibel_call("start_session"):
-            session_id = await self.meibel.start_session(agent)
+            session_id = await self.meibel.start_session(agent, initial_context=start)
         record = SessionRecord(session_id=session_id, agent=str(agent))
         await self.store.put_session(key, record, ttl_seconds=self.config.session_ttl_seconds)
         return record

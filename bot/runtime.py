@@ -41,6 +41,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 session_ttl_seconds=settings.session_ttl_seconds,
                 max_question_chars=settings.max_question_chars,
                 context=settings.context_limits(),
+                identity=settings.identity_options(),
             ),
             metrics=metrics,
         )

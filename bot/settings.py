@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.context import ContextLimits
+from bot.identity import IdentityOptions
 from bot.routing import AgentRef, Router, parse_routes
 
 DEFAULT_BASE_URL = "https://api.meibel.ai/v2"
@@ -103,6 +104,15 @@ class Settings(BaseSettings):
         description="how many earlier messages of a thread the agent gets with a question "
         "(those before the bot was called in, or since its last answer); 0: none",
     )
+    share_identity: bool = Field(
+        True,
+        description="on: tell the agent who asks and where (platform, workspace, channel, "
+        "the asker's display name and time zone); off: none of it",
+    )
+    share_user_email: bool = Field(
+        False,
+        description="on: also the asker's email (Slack needs the users:read.email scope)",
+    )
     thread_context_chars: int = Field(
         12000, ge=0, description="at most this many characters of thread context; 0: none"
     )
@@ -184,6 +194,9 @@ class Settings(BaseSettings):
         if self.meibel_agent_name:
             return AgentRef("name", self.meibel_agent_name)
         return None
+
+    def identity_options(self) -> IdentityOptions:
+        return IdentityOptions(share=self.share_identity, share_email=self.share_user_email)
 
     def context_limits(self) -> ContextLimits:
         return ContextLimits(

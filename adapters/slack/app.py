@@ -35,6 +35,7 @@ from adapters.slack.clicks import ClickHandler
 from adapters.slack.downloads import Downloader
 from adapters.slack.fleet import FleetOptions
 from adapters.slack.history import ThreadHistory
+from adapters.slack.identity import SlackIdentity
 from adapters.slack.inbound import (
     Post,
     parse_assistant_thread,
@@ -175,11 +176,13 @@ class SlackBot:
             if streaming
             else None,
         )
+        self.identity = SlackIdentity(self.client, options=pipeline.config.identity)
         self.history = ThreadHistory(
             self.client,
             limits=pipeline.config.context,
             bot_user=lambda: self.responder.bot_user,
             reply_without_mention=settings.slack_reply_without_mention,
+            names=self.identity,
         )
         self.clicks = ClickHandler(bot=self)
         self.app = AsyncApp(
@@ -400,6 +403,9 @@ class SlackBot:
         except TRANSPORT_ERRORS as exc:
             log.warning("auth.test failed: %s", type(exc).__name__)
             return
+        team = response.get("team")
+        if isinstance(team, str) and team:
+            self.identity.workspace_name = team
         user = response.get("user_id")
         if isinstance(user, str) and user and not self.responder.bot_user:
             self.responder.bot_user = user

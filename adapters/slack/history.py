@@ -8,7 +8,7 @@ SLACK_REPLY_WITHOUT_MENTION, mention nobody else) are left out: each is its own 
 
 Reading is best effort: a refusal (a missing `*:history` scope, say) or a timeout is logged
 and the question goes to the agent without context. Speakers are shown by display name
-(`users.info`, cached per process).
+(adapters.slack.identity: `users.info`, cached per process).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.errors import TRANSPORT_ERRORS, slack_error
+from adapters.slack.identity import SlackIdentity
 from adapters.slack.inbound import mentioned_users, plain_text
 from bot.context import ContextLimits, Said
 from bot.domain import Question
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 READ_SECONDS = 10.0  # for the whole read: pages and names
 PAGE_SIZE = 200
 MAX_PAGES = 5  # a thread longer than 1,000 messages is read from its first 1,000
-NAMES_CACHED = 2048
 # Subtypes that are people (or other apps) saying something; joins, topic changes, ... are not.
 _SAID_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "bot_message", "me_message"})
 
@@ -47,12 +47,13 @@ class ThreadHistory:
         limits: ContextLimits,
         bot_user: Callable[[], str | None],
         reply_without_mention: bool,
+        names: SlackIdentity,
     ) -> None:
         self.client = client
+        self.names = names
         self.limits = limits
         self.bot_user = bot_user
         self.reply_without_mention = reply_without_mention
-        self._names: collections.OrderedDict[str, str] = collections.OrderedDict()
 
     async def with_context(self, question: Question) -> Question:
         """`question` with its thread's context, or unchanged when there is none to read."""
@@ -132,30 +133,4 @@ class ThreadHistory:
         if not isinstance(user, str) or not user:  # another app's message
             profile = message.get("bot_profile") or {}
             return str(message.get("username") or profile.get("name") or "an app")
-        if user in self._names:
-            self._names.move_to_end(user)
-            return self._names[user]
-        name = await self._lookup(user)
-        self._names[user] = name
-        if len(self._names) > NAMES_CACHED:
-            self._names.popitem(last=False)
-        return name
-
-    async def _lookup(self, user: str) -> str:
-        """The user's display name; their id when Slack will not say (users:read missing)."""
-        try:
-            response = await self.client.users_info(user=user)
-        except SlackApiError as exc:
-            log.info("users.info refused for a context speaker: %s", slack_error(exc))
-            return user
-        info = response.get("user") or {}
-        profile = info.get("profile") or {}
-        for name in (
-            profile.get("display_name"),
-            profile.get("real_name"),
-            info.get("real_name"),
-            info.get("name"),
-        ):
-            if isinstance(name, str) and name.strip():
-                return name.strip()
-        return user
+        return await self.names.display_name(user)

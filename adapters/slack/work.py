@@ -81,9 +81,10 @@ class SlackWork:
         bot = self.bot
         work = PostWork.of(job)
         question = work.question
-        if not work.assistant and journal.get(TURN) is None:
-            # What was said in the thread before (a re-run whose turn was sent needs none).
-            question = await bot.history.with_context(question)
+        if journal.get(TURN) is None:  # a re-run whose turn was sent needs neither
+            question = await bot.identity.fill(question)
+            if not work.assistant:  # what was said in the thread before
+                question = await bot.history.with_context(question)
         whisper = bot.ephemeral(
             channel=question.channel, user=question.user, thread_ts=work.whisper_thread
         )
@@ -110,7 +111,7 @@ class SlackWork:
             if ts is None:
                 return  # refused; the user was told how to fix it
             await journal.note(**{ASKED: ts})
-        question = asked.model_copy(
+        question = (await bot.identity.fill(asked)).model_copy(
             update={
                 "thread": ts,
                 "reply_to": reply_to(
@@ -149,7 +150,7 @@ class SlackWork:
                     return
                 await journal.note(**{ASKED: asked})
             react_to = asked
-        question = question.model_copy(
+        question = (await bot.identity.fill(question)).model_copy(
             update={"reply_to": {**question.reply_to, "message_ts": react_to}}
         )
         # In a DM thread the assistant status is the natural sign; outside assistant

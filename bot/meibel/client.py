@@ -110,15 +110,19 @@ class MeibelClient:
         await self._http.aclose()
 
     # -- the calls --------------------------------------------------------------------
-    async def start_session(self, agent: AgentRef) -> str:
-        """Start a session with an agent, by id or by name; returns the session id."""
+    async def start_session(
+        self, agent: AgentRef, *, initial_context: dict[str, Any] | None = None
+    ) -> str:
+        """Start a session with an agent, by id or by name, with `initial_context` (who
+        asks, where: bot.identity) when given; returns the session id."""
         path = (
             f"agents/{_seg(agent.value)}/sessions"
             if agent.kind == "id"
             else f"agents/name/{_seg(agent.value)}/sessions"
         )
         try:
-            data = await self._request("POST", path, CreateSessionRequest())
+            request = CreateSessionRequest(initial_context=initial_context)
+            data = await self._request("POST", path, request)
         except MeibelNotFound as exc:
             raise MeibelAgentNotFound(
                 f"Meibel agent {agent} not found or has no published version", status=404

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from itertools import pairwise
+from typing import Any
 
 from bot.devserver import DevServer
 from bot.meibel.client import FilePart, MeibelClient
@@ -230,8 +231,10 @@ class SlowToWrite:
         self.writing = asyncio.Event()
         self.done = asyncio.Event()
 
-    async def start_session(self, agent: AgentRef) -> str:
-        return await self.inner.start_session(agent)
+    async def start_session(
+        self, agent: AgentRef, *, initial_context: dict[str, Any] | None = None
+    ) -> str:
+        return await self.inner.start_session(agent, initial_context=initial_context)
 
     async def chat(self, session_id: str, user_message: str) -> ChatMessageResponse:
         return await self.inner.chat(session_id, user_message)

@@ -34,6 +34,8 @@ METHOD_SCOPES = {
     # thread context (the *:history scope of the conversation's kind; public channels here)
     "conversations.replies": "channels:history",
     "users.info": "users:read",
+    # who asks and where (SHARE_IDENTITY): a public channel's name
+    "conversations.info": "channels:read",
 }
 # The scope each event subscription needs.
 EVENT_SCOPES = {

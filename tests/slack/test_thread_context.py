@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from adapters.slack.app import MESSAGE_SHORTCUT
 from bot.context import CLOSE, HEADING, OPEN, ContextLimits
+from bot.identity import IdentityOptions
 from tests.fixtures.slack import TEAM, FakeSlack
 from tests.slack.conftest import CHANNEL, OTHER_USER, USER, Harness, StartBot, mention
 
@@ -194,3 +195,60 @@ async def test_ask_meibel_about_a_message_without_text_says_so_privately(
     assert note.args["user"] == CAROL and "no text" in note.args["text"]
     await harness.settle()
     assert not harness.meibel.sessions  # the agent was not asked
+
+
+def share_identity(harness: Harness, *, email: bool = False) -> None:
+    options = IdentityOptions(share=True, share_email=email)
+    harness.bot.identity.options = options
+    pipeline = harness.bot.responder.pipeline
+    pipeline.config = dataclasses.replace(pipeline.config, identity=options)
+
+
+async def test_the_session_starts_knowing_who_asks_and_where_and_later_turns_name_their_asker(
+    harness: Harness,
+) -> None:
+    slack = harness.slack
+    names(slack)
+    share_identity(harness)
+    await harness.bot.learn_bot_user()  # as at start-up: auth.test names the workspace
+    root = slack.next_ts()
+    await harness.event(mention("what is our SLA?", ts=root))
+    await harness.answers(1, thread_ts=root)
+    await harness.event(mention("and for EU?", ts=slack.next_ts(), thread_ts=root, user=OTHER_USER))
+    await harness.answers(2, thread_ts=root)
+
+    [session] = harness.meibel.sessions.values()
+    assert session.request is not None
+    assert session.request["initial_context"] == {
+        "platform": "slack",
+        "workspace": "Test Team",
+        "channel": "#general",
+        "asker": {"name": "Ann", "time_zone": "Europe/Paris"},  # no email unless opted in
+    }
+    first, second = session.user_messages
+    assert first == "what is our SLA?"  # the session already knows Ann asks
+    assert second.startswith(f"{OPEN}\nAsked by Bob.\n{CLOSE}")
+    assert second.endswith("\n\nand for EU?")
+
+
+async def test_email_is_shared_only_when_opted_in_and_nothing_when_identity_is_off(
+    start_bot: StartBot,
+) -> None:
+    harness = await start_bot()
+    share_identity(harness, email=True)
+    root = harness.slack.next_ts()
+    await harness.event(mention("hello", ts=root))
+    await harness.answers(1, thread_ts=root)
+    [session] = harness.meibel.sessions.values()
+    assert session.request is not None
+    assert session.request["initial_context"]["asker"]["email"] == "u0000001@example.com"
+
+    harness.meibel.forget_sessions()
+    root = harness.slack.next_ts()  # the harness's default: identity sharing off
+    harness.bot.identity.options = IdentityOptions()
+    pipeline = harness.bot.responder.pipeline
+    pipeline.config = dataclasses.replace(pipeline.config, identity=IdentityOptions())
+    await harness.event(mention("hello again", ts=root))
+    await harness.answers(1, thread_ts=root)
+    [session] = harness.meibel.sessions.values()
+    assert not (session.request or {}).get("initial_context")

@@ -1,0 +1,107 @@
+"""Who asks and where, as Slack tells it: for the session's initial_context (bot.identity).
+
+The asker's display name and time zone come from `users.info` (`users:read`), their email
+only with SHARE_USER_EMAIL and the `users:read.email` scope; the channel's name from
+`conversations.info` (`channels:read`; a private channel's name is left out); the
+workspace's name from `auth.test`. Each is cached per process for CACHE_SECONDS. Best
+effort: whatever Slack refuses or does not answer in time is left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.errors import TRANSPORT_ERRORS, slack_error
+from bot.domain import Question
+from bot.identity import Asker, IdentityOptions, Where
+
+log = logging.getLogger(__name__)
+
+LOOKUP_SECONDS = 5.0
+CACHE_SECONDS = 3600.0
+CACHED = 4096
+
+
+class SlackIdentity:
+    def __init__(self, client: AsyncWebClient, *, options: IdentityOptions) -> None:
+        self.client = client
+        self.options = options
+        self.workspace_name: str | None = None  # from auth.test, set by the app
+        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
+
+    async def fill(self, question: Question) -> Question:
+        """`question` with its asker and place named, when identity sharing is on."""
+        if not self.options.share or question.asker is not None:
+            return question
+        try:
+            async with asyncio.timeout(LOOKUP_SECONDS):
+                asker = await self._cached("user", question.user, self._asker)
+                channel = await self._cached("channel", question.channel, self._channel)
+        except TimeoutError:
+            log.info("Slack did not say in time who asks in %s", question.thread_key)
+            return question
+        where = Where(workspace=self.workspace_name, channel=channel)
+        return question.model_copy(update={"asker": asker, "where": where})
+
+    async def display_name(self, user: str) -> str:
+        """The user's display name (cached); their id when Slack will not say."""
+        asker = await self._cached("user", user, self._asker)
+        return asker.name if isinstance(asker, Asker) else user
+
+    async def _cached(self, kind: str, key: str, look: Any) -> Any:
+        now = time.monotonic()
+        hit = self._cache.get((kind, key))
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        try:
+            value = await look(key)
+        except SlackApiError as exc:
+            log.info("%s lookup refused: %s", kind, slack_error(exc))
+            value = None
+        except TRANSPORT_ERRORS as exc:
+            log.info("%s lookup failed: %s", kind, type(exc).__name__)
+            return None  # not cached: try again next time
+        if len(self._cache) >= CACHED:
+            self._cache.clear()
+        self._cache[(kind, key)] = (now + CACHE_SECONDS, value)
+        return value
+
+    async def _asker(self, user: str) -> Asker | None:
+        response = await self.client.users_info(user=user)
+        info = response.get("user") or {}
+        profile = info.get("profile") or {}
+        name = next(
+            (
+                n.strip()
+                for n in (
+                    profile.get("display_name"),
+                    profile.get("real_name"),
+                    info.get("real_name"),
+                    info.get("name"),
+                )
+                if isinstance(n, str) and n.strip()
+            ),
+            None,
+        )
+        if name is None:
+            return None
+        email = profile.get("email") if self.options.share_email else None
+        tz = info.get("tz")
+        return Asker(
+            name=name,
+            time_zone=tz if isinstance(tz, str) and tz else None,
+            email=email if isinstance(email, str) and email else None,
+        )
+
+    async def _channel(self, channel: str) -> str | None:
+        if channel.startswith("D"):
+            return None  # a direct message has no name
+        response = await self.client.conversations_info(channel=channel)
+        name = (response.get("channel") or {}).get("name")
+        return f"#{name}" if isinstance(name, str) and name else None
