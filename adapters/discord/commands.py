@@ -9,12 +9,12 @@ from typing import Any
 
 import discord
 
-from adapters.commands import run_platform
 from adapters.discord.app import invite_url, services_of
 from adapters.discord.client import without_voice_warnings
 from adapters.discord.process import DiscordProcess, FleetOptions
 from adapters.discord.redact import redact_discord_secrets
 from adapters.discord.settings import DiscordSettings, load_discord_settings
+from adapters.launch import run_platform
 from bot.check import CheckReport, mask
 from bot.runtime import Runtime
 from bot.settings import SettingsError
@@ -30,10 +30,22 @@ TOKEN_REFUSED = (
     "Developer Portal (your application -> Bot -> Reset Token)."
 )
 CHECK_TIMEOUT_SECONDS = 15.0
+DISCORD_HELP = """Run the Discord bot until SIGTERM or Ctrl-C: /ask, the "Ask Meibel" message
+command and (optionally) replies in its threads. A token Discord refuses stops it at once
+(exit 2); Discord out of reach at start, after a few tries (exit 1). See docs/discord.md.
+
+Reads: DISCORD_TOKEN, DISCORD_GUILD_IDS, DISCORD_ALLOWED_CHANNEL_IDS, DISCORD_ALLOWED_ROLE_IDS,
+DISCORD_REPLY_WITHOUT_MENTION, DISCORD_STREAMING, DISCORD_SHARD_COUNT, DISCORD_SHARD_IDS, and
+every core setting (MEIBEL_*, REDIS_URL, AGENT_ROUTES, ...; see .env.example)."""
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("discord", help="run the Discord bot")
+    parser = sub.add_parser(
+        "discord",
+        help="the Discord bot",
+        description=DISCORD_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.set_defaults(handler=cmd_discord)
 
 

@@ -10,7 +10,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.commands import run_platform
+from adapters.launch import run_platform
 from adapters.slack.app import SlackBot
 from adapters.slack.fleet import FleetOptions
 from adapters.slack.responder import slack_error
@@ -27,13 +27,23 @@ from bot.runtime import Runtime
 from bot.settings import SettingsError
 
 log = logging.getLogger(__name__)
+SLACK_HELP = """Run the Slack app until SIGTERM or Ctrl-C: Socket Mode when SLACK_APP_TOKEN is
+set, else HTTP on $PORT (events, interactivity and slash commands on /slack/events). A token
+Slack refuses stops it at once (exit 2); Slack out of reach at start, after a few tries
+(exit 1). See docs/slack.md.
+
+Reads: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode), PORT,
+SLACK_API_URL, SLACK_ALLOWED_CHANNELS, SLACK_REPLY_WITHOUT_MENTION, SLACK_STREAMING,
+SLACK_STREAMING_MODE, and every core setting (MEIBEL_*, REDIS_URL, AGENT_ROUTES, ...)."""
 SubParsers = Any  # argparse._SubParsersAction is private
 
 
 def register(sub: SubParsers) -> None:
     parser = sub.add_parser(
         "slack",
-        help="run the Slack bot (Socket Mode when SLACK_APP_TOKEN is set, else HTTP on $PORT)",
+        help="the Slack app (Socket Mode, or HTTP on $PORT)",
+        description=SLACK_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(handler=cmd_slack)
 
