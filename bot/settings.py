@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.routing import AgentRef, Router, parse_routes
+from bot.startup import StartRetries
 
 DEFAULT_BASE_URL = "https://api.meibel.ai/v2"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -93,6 +94,12 @@ class Settings(BaseSettings):
         description="a secret that callers of /metrics and of /readyz's detail must send as "
         "'Authorization: Bearer <token>'; unset: /metrics is open, /readyz says only ready or not",
     )
+    startup_tries: int = Field(
+        3, ge=1, le=100, description="tries to reach a platform at start-up before giving up, 1-100"
+    )
+    startup_backoff_seconds: float = Field(
+        2.0, ge=0, description="seconds before the second start-up try, doubling after it"
+    )
     max_question_chars: int = Field(
         8000, ge=1, description="the longest question accepted, in characters, at least 1"
     )
@@ -166,6 +173,10 @@ class Settings(BaseSettings):
         agent's turn and one check of its session, each within MEIBEL_TIMEOUT_SECONDS
         (plus a margin), then a minute to post."""
         return 2.0 * (self.meibel_timeout_seconds + 15) + 60.0
+
+    @property
+    def start_retries(self) -> StartRetries:
+        return StartRetries(tries=self.startup_tries, backoff_seconds=self.startup_backoff_seconds)
 
     @property
     def default_agent(self) -> AgentRef | None:

@@ -73,8 +73,11 @@ async def reach(
 
 def describe(exc: BaseException) -> str:
     """A short, secret-free name for a transport failure: 'connection refused', 'timed out'."""
-    if isinstance(exc, ConnectionRefusedError) or "refused" in str(exc).lower():
-        return "connection refused"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
+    seen: BaseException | None = exc
+    while seen is not None:  # aiohttp keeps the OS error in `os_error`, others in the cause
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, TimeoutError):
+            return "timed out"
+        seen = getattr(seen, "os_error", None) or seen.__cause__
     return type(exc).__name__

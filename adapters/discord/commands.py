@@ -14,20 +14,18 @@ from adapters.discord.client import without_voice_warnings
 from adapters.discord.process import DiscordProcess, FleetOptions
 from adapters.discord.redact import redact_discord_secrets
 from adapters.discord.settings import DiscordSettings, load_discord_settings
+from adapters.discord.startup import TOKEN_REFUSED, verify_discord
 from adapters.launch import run_platform
 from bot.check import CheckReport, mask
 from bot.runtime import Runtime
 from bot.settings import SettingsError
+from bot.startup import PlatformRefused
 
 log = logging.getLogger(__name__)
 
 TOKEN_MISSING = (
     "DISCORD_TOKEN is not set: it should hold your bot's token "
     "(Developer Portal -> your application -> Bot -> Reset Token); see docs/discord.md."
-)
-TOKEN_REFUSED = (
-    "Discord refused DISCORD_TOKEN: it is wrong or was reset. Copy a fresh one from the "
-    "Developer Portal (your application -> Bot -> Reset Token)."
 )
 CHECK_TIMEOUT_SECONDS = 15.0
 DISCORD_HELP = """Run the Discord bot until SIGTERM or Ctrl-C: /ask, the "Ask Meibel" message
@@ -71,6 +69,7 @@ async def serve(runtime: Runtime) -> None:
     SHUTDOWN_GRACE_SECONDS), the rest left queued."""
     settings = discord_settings()
     redact_discord_secrets(settings.token)
+    await verify_discord(settings.token, retries=runtime.settings.start_retries)
     process = DiscordProcess(
         services=services_of(runtime, settings),
         settings=settings,
@@ -79,8 +78,8 @@ async def serve(runtime: Runtime) -> None:
     )
     try:
         await process.run()
-    except discord.LoginFailure:
-        raise SettingsError([TOKEN_REFUSED]) from None
+    except discord.LoginFailure:  # the token was reset between the check and the login
+        raise PlatformRefused(TOKEN_REFUSED) from None
 
 
 async def cmd_discord(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from adapters.slack.settings import (
     require_slack_settings,
     slack_problems,
 )
+from adapters.slack.startup import verify_slack
 from bot.attachments import AttachmentPolicy
 from bot.check import CheckReport, mask
 from bot.runtime import Runtime
@@ -80,14 +81,18 @@ def build_bot(
 
 async def serve(runtime: Runtime) -> None:
     """Run the Slack bot until cancelled; SettingsError names any missing variable."""
-    await run_bot(build_bot(runtime, require_slack_settings()))
+    await start_slack(runtime, require_slack_settings())
+
+
+async def start_slack(runtime: Runtime, settings: SlackSettings) -> None:
+    """Slack accepts the tokens (else PlatformRefused/PlatformUnreachable), then the bot."""
+    await verify_slack(settings, retries=runtime.settings.start_retries)
+    await run_bot(build_bot(runtime, settings))
 
 
 async def cmd_slack(args: argparse.Namespace) -> int:
     return await run_platform(
-        load=require_slack_settings,
-        secrets=lambda slack: slack.secrets(),
-        serve=lambda runtime, slack: run_bot(build_bot(runtime, slack)),
+        load=require_slack_settings, secrets=lambda slack: slack.secrets(), serve=start_slack
     )
 
 
