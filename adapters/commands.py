@@ -13,10 +13,11 @@ from pydantic import SecretStr
 
 from adapters.launch import fail, platforms, secrets_of, serve_until_stopped, settings_or_exit
 from adapters.terminal.chat import run_chat
-from bot.check import CheckReport, mask
+from bot.check import CheckReport, as_written, mask, need
 from bot.logs import configure_logging
 from bot.meibel.client import MeibelClient
-from bot.meibel.errors import MeibelAuthError, MeibelError
+from bot.meibel.errors import MeibelAuthError, MeibelError, MeibelNotFound
+from bot.meibel.retry import RetryPolicy
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings, meibel_problems
 from bot.store import StoreError, open_store
@@ -211,15 +212,26 @@ async def cmd_check(args: argparse.Namespace) -> int:
 
 
 def report_settings(settings: Settings, report: CheckReport) -> None:
+    """Every core setting as written (secrets masked), labelled when it is needed."""
     report.section("Settings")
-    for name, value in settings.model_dump().items():
+    written = as_written(Settings.model_fields)
+    by_id = settings.meibel_agent_id is not None
+    needed = {
+        "meibel_api_key": need(True, "every command but demo"),
+        "meibel_agent_id": need(not settings.meibel_agent_name, "this or MEIBEL_AGENT_NAME"),
+        "meibel_agent_name": need(not by_id, "this or MEIBEL_AGENT_ID"),
+    }
+    for name, info in Settings.model_fields.items():
+        key = name.upper()
         if name == "meibel_api_key":
             shown = mask(settings.api_key)
         elif name == "redis_url":
             shown = _mask_url(settings.redis_dsn) if settings.redis_dsn else "(not set: embedded)"
+        elif key in written and written[key].strip():
+            shown = written[key]
         else:
-            shown = repr(value) if value not in (None, "") else "(not set)"
-        report.info(f"{name.upper()} = {shown}")
+            shown = f"(not set: {info.default})" if info.default not in (None, "") else "(not set)"
+        report.info(" ".join([f"{key} = {shown}", needed.get(name, "")]).rstrip())
     for problem in meibel_problems(settings):
         report.fail(problem)
 
@@ -230,20 +242,55 @@ async def check_meibel(settings: Settings, report: CheckReport) -> None:
         report.fail("not tried: MEIBEL_API_KEY is not set")
         return
     client = MeibelClient(
-        base_url=settings.meibel_base_url, api_key=settings.api_key, timeout_seconds=10
+        base_url=settings.meibel_base_url,
+        api_key=settings.api_key,
+        timeout_seconds=10,
+        retry=RetryPolicy(max_attempts=1),  # a refused connection is said at once
     )
     try:
         await client.list_agents(limit=1)
         report.ok("reachable, and the API key is accepted")
-        if settings.meibel_agent_id:
-            await client.get_agent(settings.meibel_agent_id)
-            report.ok(f"agent id {settings.meibel_agent_id} exists")
+        await check_agent(client, settings, report)
     except MeibelAuthError:
         report.fail("the API key was refused (401/403): check MEIBEL_API_KEY")
     except MeibelError as exc:
         report.fail(f"{exc.code}: {exc}")
     finally:
         await client.aclose()
+
+
+async def check_agent(client: MeibelClient, settings: Settings, report: CheckReport) -> None:
+    """The default agent and every AGENT_ROUTES agent exist (by id, or by name in the list)."""
+    if settings.meibel_agent_id:
+        try:
+            await client.get_agent(settings.meibel_agent_id)
+        except MeibelNotFound:
+            report.fail(f"MEIBEL_AGENT_ID: no agent has the id {settings.meibel_agent_id!r}")
+        else:
+            report.ok(f"agent id {settings.meibel_agent_id} exists")
+    names = {n for n in [settings.meibel_agent_name] if n}
+    names.update(settings.router_routes().values())
+    if not names:
+        return
+    known = await agent_names(client)
+    for name in sorted(names):
+        where = "MEIBEL_AGENT_NAME" if name == settings.meibel_agent_name else "AGENT_ROUTES"
+        if name in known:
+            report.ok(f"agent {name!r} exists")
+        else:
+            report.fail(f"{where}: no agent is named {name!r} (names are kebab-case, exact)")
+
+
+async def agent_names(client: MeibelClient, *, page: int = 100, pages: int = 50) -> set[str]:
+    """Every agent name the key can see, page by page."""
+    names: set[str] = set()
+    for number in range(pages):
+        body = await client.list_agents(limit=page, offset=number * page)
+        data = body.get("data", []) if isinstance(body, dict) else []
+        names.update(str(agent.get("name")) for agent in data if isinstance(agent, dict))
+        if len(data) < page:
+            break
+    return names
 
 
 async def check_store(settings: Settings, report: CheckReport) -> None:

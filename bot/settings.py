@@ -13,6 +13,8 @@ from bot.routing import AgentRef, Router, parse_routes
 from bot.startup import StartRetries
 
 DEFAULT_BASE_URL = "https://api.meibel.ai/v2"
+# Settings whose validator's own words help more than the description alone.
+EXPLAINED = frozenset({"agent_routes"})
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -62,7 +64,8 @@ class Settings(BaseSettings):
     log_level: LogLevel = Field("INFO", description="one of DEBUG, INFO, WARNING, ERROR")
     agent_routes: str = Field(
         "",
-        description="comma-separated <platform>:<channel or workspace id>=<agent-name> pairs",
+        description="comma-separated <platform>:<channel or workspace id>=<agent-name> "
+        "pairs, platform one of slack, discord, terminal",
     )
     streaming: bool = Field(True, description="on or off: show answers as the agent writes them")
     max_attachment_mb: float = Field(
@@ -186,6 +189,10 @@ class Settings(BaseSettings):
             return AgentRef("name", self.meibel_agent_name)
         return None
 
+    def router_routes(self) -> dict[str, str]:
+        """AGENT_ROUTES, parsed (validated when the settings were built)."""
+        return parse_routes(self.agent_routes)
+
     def router(self) -> Router:
         default = self.default_agent
         if default is None:
@@ -213,14 +220,18 @@ def meibel_problems(settings: Settings) -> list[str]:
 def describe_validation_error(
     exc: ValidationError, fields: Mapping[str, Any], *, secret: frozenset[str] = frozenset()
 ) -> list[str]:
-    """One line per invalid setting: the variable, what it should hold, what it got."""
+    """One line per invalid setting: the variable, what it should hold, what it got, and
+    why, when a validator of ours said why (e.g. which AGENT_ROUTES entry is bad)."""
     lines: list[str] = []
     for error in exc.errors():
         name = str(error["loc"][0]) if error["loc"] else "?"
         info = fields.get(name)
         wanted = getattr(info, "description", None) or error["msg"]
         got = "" if name in secret else f" (got {error.get('input')!r})"
-        lines.append(f"{name.upper()} is invalid: it should hold {wanted}{got}.")
+        why = ""
+        if name in EXPLAINED and error["type"] == "value_error":
+            why = str(error["msg"]).removeprefix("Value error, ") + "; "
+        lines.append(f"{name.upper()} is invalid: {why}it should hold {wanted}{got}.")
     return lines
 
 

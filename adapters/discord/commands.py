@@ -16,7 +16,7 @@ from adapters.discord.redact import redact_discord_secrets
 from adapters.discord.settings import DiscordSettings, load_discord_settings
 from adapters.discord.startup import TOKEN_REFUSED, verify_discord
 from adapters.launch import run_platform
-from bot.check import CheckReport, mask
+from bot.check import CheckReport, as_written, mask
 from bot.runtime import Runtime
 from bot.settings import SettingsError
 from bot.startup import PlatformRefused
@@ -119,7 +119,9 @@ def report_settings(settings: DiscordSettings, report: CheckReport) -> None:
         + ids(settings.discord_allowed_channel_ids, "every channel")
     )
     report.ok("DISCORD_ALLOWED_ROLE_IDS = " + ids(settings.discord_allowed_role_ids, "everyone"))
-    report.ok(f"DISCORD_REPLY_WITHOUT_MENTION = {settings.discord_reply_without_mention}")
+    written = as_written(["DISCORD_REPLY_WITHOUT_MENTION"]).get("DISCORD_REPLY_WITHOUT_MENTION")
+    shown = written or f"(not set: {settings.discord_reply_without_mention})"
+    report.ok(f"DISCORD_REPLY_WITHOUT_MENTION = {shown}")
     streaming = settings.discord_streaming
     report.ok(
         "DISCORD_STREAMING = "
@@ -129,12 +131,12 @@ def report_settings(settings: DiscordSettings, report: CheckReport) -> None:
     report.ok(f"DISCORD_SHARD_COUNT = {count if count else '(not set: Discord chooses)'}")
     report.ok("DISCORD_SHARD_IDS = " + ids(settings.discord_shard_ids, "all shards"))
     if settings.needs_message_content:
-        report.ok(
-            "the Message Content intent is needed (DISCORD_REPLY_WITHOUT_MENTION is on): "
+        report.info(
+            "the Message Content intent: needed (DISCORD_REPLY_WITHOUT_MENTION is on): "
             "enable it under Bot -> Privileged Gateway Intents"
         )
     else:
-        report.ok("the Message Content intent is not needed (DISCORD_REPLY_WITHOUT_MENTION is off)")
+        report.info("the Message Content intent: not needed (DISCORD_REPLY_WITHOUT_MENTION is off)")
 
 
 async def check_connection(settings: DiscordSettings, report: CheckReport) -> None:

@@ -23,7 +23,7 @@ from adapters.slack.settings import (
 )
 from adapters.slack.startup import verify_slack
 from bot.attachments import AttachmentPolicy
-from bot.check import CheckReport, mask
+from bot.check import CheckReport, as_written, mask, need
 from bot.runtime import Runtime
 from bot.settings import SettingsError
 
@@ -105,19 +105,35 @@ async def check(report: CheckReport) -> None:
         for line in exc.problems:
             report.fail(line)
         return
-    report.ok(f"SLACK_BOT_TOKEN = {mask(settings.bot_token)}")
-    report.ok(f"SLACK_SIGNING_SECRET = {mask(settings.signing_secret)}")
-    report.ok(f"SLACK_APP_TOKEN = {mask(settings.app_token)}")
-    report.ok(f"SLACK_API_URL = {settings.slack_api_url}")
-    allowed = ", ".join(sorted(settings.allowed_channels)) or "(all)"
-    report.ok(f"SLACK_ALLOWED_CHANNELS = {allowed}")
-    report.ok(f"SLACK_REPLY_WITHOUT_MENTION = {settings.slack_reply_without_mention}")
-    streaming = (
-        "(follows STREAMING)" if settings.slack_streaming is None else settings.slack_streaming
+    written = as_written(SlackSettings.model_fields)
+    socket = settings.socket_mode
+    mode = "Socket Mode" if socket else "HTTP mode"
+    report.info(f"SLACK_BOT_TOKEN = {mask(settings.bot_token)} {need(True, 'both modes')}")
+    report.info(
+        f"SLACK_SIGNING_SECRET = {mask(settings.signing_secret)} "
+        + need(
+            not socket, f"{mode} ({'SLACK_APP_TOKEN is set' if socket else 'no SLACK_APP_TOKEN'})"
+        )
     )
-    report.ok(
-        f"SLACK_STREAMING = {streaming}, SLACK_STREAMING_MODE = {settings.slack_streaming_mode}"
+    report.info(
+        f"SLACK_APP_TOKEN = {mask(settings.app_token)} "
+        + need(socket, "Socket Mode" if socket else "HTTP mode; set it for Socket Mode")
     )
+    for name in (
+        "SLACK_API_URL",
+        "SLACK_ALLOWED_CHANNELS",
+        "SLACK_REPLY_WITHOUT_MENTION",
+        "SLACK_STREAMING",
+        "SLACK_STREAMING_MODE",
+        "PORT",
+    ):
+        info = SlackSettings.model_fields[name.lower()]
+        default = (
+            "(not set: follows STREAMING)"
+            if info.default is None
+            else f"(not set: {info.default or 'all'})"
+        )
+        report.info(f"{name} = {written.get(name) or default}")
     if not configured():
         report.warn("Slack is not configured (SLACK_BOT_TOKEN is not set); skipping it")
         return

@@ -47,8 +47,8 @@ def env_for(tmp_path: Path, meibel: DevServer | None, **settings: str) -> dict[s
         MEIBEL_API_KEY=DEV_KEY,
         MEIBEL_AGENT_NAME="helpdesk",
         MEIBEL_BASE_URL=meibel.base_url if meibel else "http://127.0.0.1:9/v2",
-        **settings,
     )
+    env.update(settings)
     return env
 
 
