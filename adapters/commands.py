@@ -11,7 +11,14 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from adapters.launch import fail, platforms, secrets_of, serve_until_stopped, settings_or_exit
+from adapters.launch import (
+    STORE_UNUSABLE,
+    fail,
+    platforms,
+    secrets_of,
+    serve_until_stopped,
+    settings_or_exit,
+)
 from adapters.terminal.chat import run_chat
 from bot.check import CheckReport, as_written, mask, need
 from bot.logs import configure_logging
@@ -137,10 +144,13 @@ def _require_meibel(settings: Settings) -> None:
 async def cmd_chat(args: argparse.Namespace) -> int:
     settings = _settings(quiet=not args.verbose)
     _require_meibel(settings)
-    async with open_runtime(settings) as runtime:
-        return await run_chat(
-            runtime.pipeline, streaming=runtime.settings.streaming, verbose=args.verbose
-        )
+    try:
+        async with open_runtime(settings) as runtime:
+            return await run_chat(
+                runtime.pipeline, streaming=runtime.settings.streaming, verbose=args.verbose
+            )
+    except StoreError as exc:
+        return fail([f"{STORE_UNUSABLE}: {exc}"], code=1)
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
@@ -230,7 +240,11 @@ def report_settings(settings: Settings, report: CheckReport) -> None:
         elif key in written and written[key].strip():
             shown = written[key]
         else:
-            shown = f"(not set: {info.default})" if info.default not in (None, "") else "(not set)"
+            shown = (
+                f"(not set: {_default(info.default)})"
+                if info.default not in (None, "")
+                else "(not set)"
+            )
         report.info(" ".join([f"{key} = {shown}", needed.get(name, "")]).rstrip())
     for problem in meibel_problems(settings):
         report.fail(problem)
@@ -305,6 +319,13 @@ async def check_store(settings: Settings, report: CheckReport) -> None:
         report.ok("reachable and writable")
     except (StoreError, OSError) as exc:
         report.fail(f"cannot use the store: {exc}")
+
+
+def _default(value: object) -> str:
+    """A default as a user would write it: `on`/`off` rather than True/False."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def _mask_url(url: str) -> str:

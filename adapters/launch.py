@@ -18,6 +18,7 @@ from bot.startup import PlatformRefused, PlatformUnreachable
 from bot.store import StoreError
 
 log = logging.getLogger(__name__)
+STORE_UNUSABLE = "the conversation store cannot be used"
 P = TypeVar("P")
 
 # Each platform package has a `commands` module with:
@@ -63,7 +64,7 @@ async def serve_until_stopped(settings: Settings, serve: Callable[[Runtime], Any
     except PlatformUnreachable as exc:
         return fail([exc.line], code=1)
     except StoreError as exc:
-        return fail([f"the conversation store cannot be used: {exc}"], code=1)
+        return fail([f"{STORE_UNUSABLE}: {exc}"], code=1)
     except Exception:
         log.exception("stopped by an unexpected error; a supervisor may restart the process")
         return 1

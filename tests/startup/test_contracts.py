@@ -157,3 +157,9 @@ async def test_dev_server_on_an_impossible_port_says_so_in_one_line(tmp_path: Pa
     assert ended.code == 2, ended.stderr
     [line] = ended.lines
     assert "99999" in line and "0-65535" in line and "Traceback" not in ended.stderr
+
+
+async def test_chat_with_a_redis_that_refuses_says_so_in_one_line(tmp_path: Path) -> None:
+    env = env_for(tmp_path, None, REDIS_URL=f"redis://127.0.0.1:{closed_port()}")
+    ended = await run_until_exit(cli("chat"), env=env, cwd=tmp_path)
+    assert_one_clear_line(ended, code=1, says=["the conversation store cannot be used"])
