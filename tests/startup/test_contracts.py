@@ -163,3 +163,77 @@ async def test_chat_with_a_redis_that_refuses_says_so_in_one_line(tmp_path: Path
     env = env_for(tmp_path, None, REDIS_URL=f"redis://127.0.0.1:{closed_port()}")
     ended = await run_until_exit(cli("chat"), env=env, cwd=tmp_path)
     assert_one_clear_line(ended, code=1, says=["the conversation store cannot be used"])
+
+
+async def read_until(
+    process: asyncio.subprocess.Process,
+    log: list[str],
+    words: str,
+    *,
+    count: int = 1,
+    within: float = 20,
+) -> None:
+    """Read the process's stderr into `log` until `count` lines hold `words`."""
+    assert process.stderr is not None
+    async with asyncio.timeout(within):
+        while sum(words in line for line in log) < count:
+            line = await process.stderr.readline()
+            assert line, f"exited early: {''.join(log)}"
+            log.append(line.decode())
+
+
+async def stop(process: asyncio.subprocess.Process, log: list[str]) -> int:
+    assert process.stderr is not None
+    process.send_signal(signal.SIGTERM)
+    rest = await asyncio.wait_for(process.stderr.read(), 30)
+    log.append(rest.decode())
+    return await asyncio.wait_for(process.wait(), 10)
+
+
+async def test_slack_socket_mode_reconnects_after_losing_its_connection(
+    tmp_path: Path, slack_api: FakeSlack, meibel_server: DevServer
+) -> None:
+    env = slack_env(tmp_path, meibel_server, slack_api.base_url, socket_mode=True, LOG_LEVEL="INFO")
+    process = await start(cli("slack"), env=env, cwd=tmp_path)
+    log: list[str] = []
+    try:
+        await read_until(process, log, "Socket Mode: connected")
+        opened = len(slack_api.calls_to("apps.connections.open"))
+        await slack_api.drop_sockets()
+        await slack_api.wait_for("apps.connections.open", count=opened + 1, timeout=30)
+        await slack_api.wait_for_socket(timeout=20)
+        assert process.returncode is None
+        code = await stop(process, log)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    text = "".join(log)
+    assert code == 0, text
+    assert "Traceback" not in text, text
+    [dropped] = [line for line in text.splitlines() if "Reconnecting" in line]
+    assert " INFO " in dropped  # one line for the attempt, not an error
+
+
+async def test_discord_reconnects_after_losing_the_gateway(
+    tmp_path: Path, fake_discord: FakeDiscord, meibel_server: DevServer
+) -> None:
+    env = env_for(tmp_path, meibel_server, DISCORD_TOKEN=fake_discord.token, LOG_LEVEL="INFO")
+    args = discord_cli(fake_discord.api_base, fake_discord.gateway_url)
+    process = await start(args, env=env, cwd=tmp_path)
+    log: list[str] = []
+    try:
+        await fake_discord.gateway.wait_identified(within=20)
+        await fake_discord.gateway.close_all()
+        # discord.py tries to resume; the fake refuses, so it identifies afresh.
+        await read_until(process, log, "has connected to Gateway", count=2, within=30)
+        assert len(fake_discord.gateway.identifies) == 2
+        assert process.returncode is None
+        code = await stop(process, log)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    text = "".join(log)
+    assert code == 0, text
+    assert "Traceback" not in text, text
