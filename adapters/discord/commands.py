@@ -28,6 +28,7 @@ TOKEN_MISSING = (
     "(Developer Portal -> your application -> Bot -> Reset Token); see docs/discord.md."
 )
 CHECK_TIMEOUT_SECONDS = 15.0
+GATEWAY_AUTH_FAILED = 4004  # the gateway's close code for a refused token
 DISCORD_HELP = """Run the Discord bot until SIGTERM or Ctrl-C: /ask, the "Ask Meibel" message
 command and (optionally) replies in its threads. A token Discord refuses stops it at once
 (exit 2); Discord out of reach at start, after a few tries (exit 1). See docs/discord.md.
@@ -80,6 +81,10 @@ async def serve(runtime: Runtime) -> None:
         await process.run()
     except discord.LoginFailure:  # the token was reset between the check and the login
         raise PlatformRefused(TOKEN_REFUSED) from None
+    except discord.ConnectionClosed as exc:
+        if exc.code == GATEWAY_AUTH_FAILED:  # the gateway refused what REST accepted
+            raise PlatformRefused(TOKEN_REFUSED) from None
+        raise
 
 
 async def cmd_discord(args: argparse.Namespace) -> int:

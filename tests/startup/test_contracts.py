@@ -237,3 +237,26 @@ async def test_discord_reconnects_after_losing_the_gateway(
     text = "".join(log)
     assert code == 0, text
     assert "Traceback" not in text, text
+
+
+async def test_an_unforeseen_error_is_logged_once_at_error_and_exits_1(
+    tmp_path: Path, fake_discord: FakeDiscord, meibel_server: DevServer
+) -> None:
+    # A gateway payload discord.py cannot parse (it raises KeyError deep inside itself).
+    env = env_for(tmp_path, meibel_server, DISCORD_TOKEN=fake_discord.token, LOG_LEVEL="INFO")
+    args = discord_cli(fake_discord.api_base, fake_discord.gateway_url)
+    process = await start(args, env=env, cwd=tmp_path)
+    try:
+        await fake_discord.gateway.wait_identified(within=20)
+        await fake_discord.gateway.dispatch("MESSAGE_CREATE", {"id": "1"})
+        assert process.stderr is not None
+        err = (await asyncio.wait_for(process.stderr.read(), 30)).decode()
+        code = await asyncio.wait_for(process.wait(), 10)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert code == 1, err
+    [logged] = [line for line in err.splitlines() if " ERROR " in line]
+    assert "stopped by an unexpected error" in logged
+    assert err.count("Traceback") == 1, err
