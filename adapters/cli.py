@@ -4,50 +4,47 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from types import ModuleType
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from bot.logs import configure_logging
-from bot.settings import Settings, SettingsError, load_settings
-
-# Each platform package has a `commands` module with:
-#   def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
-#   async def check(report: bot.check.CheckReport) -> None
-#   async def serve(runtime: bot.runtime.Runtime) -> None   (runs until cancelled)
-#   def configured() -> bool                                   (its settings are present)
-PLATFORM_MODULES: tuple[str, ...] = ("adapters.slack.commands", "adapters.discord.commands")
+from adapters import commands
+from adapters.launch import fail, platforms
+from bot.settings import SettingsError
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+DESCRIPTION = """Meibel AI agents in Slack, Discord and the terminal.
+
+Settings come from the environment first, then `.env` in the working directory; every
+setting is described in .env.example. `meibel-bot COMMAND --help` says what a command does
+and which settings it reads."""
 
 
-def platforms() -> list[ModuleType]:
-    return [importlib.import_module(name) for name in PLATFORM_MODULES]
-
-
-def settings_or_exit() -> Settings:
-    """Settings, or one clear line per problem on stderr and exit 2: never a traceback."""
+def package_version() -> str:
     try:
-        return load_settings()
-    except SettingsError as exc:
-        for line in exc.problems:
-            print(f"meibel-bot: {line}", file=sys.stderr)
-        raise SystemExit(2) from None
+        return version("meibel-bot")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from adapters.commands import register_core
-
     parser = argparse.ArgumentParser(
-        prog="meibel-bot", description="Meibel AI agents in Slack, Discord and the terminal."
+        prog="meibel-bot",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"meibel-bot {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    register_core(sub)
+    # The README's order: try it, talk to it, check it, then the platforms, then the rest.
+    commands.register_demo(sub)
+    commands.register_chat(sub)
+    commands.register_check(sub)
     for module in platforms():
         module.register(sub)
+    commands.register_run(sub)
+    commands.register_dev_server(sub)
     return parser
 
 
@@ -60,14 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except SettingsError as exc:
-        for line in exc.problems:
-            print(f"meibel-bot: {line}", file=sys.stderr)
-        return 2
+        return fail(exc.problems)
     finally:
         logging.shutdown()
 
 
-__all__ = ["configure_logging", "main", "platforms", "settings_or_exit"]
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -5,66 +5,133 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from adapters.launch import (
+    STORE_UNUSABLE,
+    fail,
+    platforms,
+    secrets_of,
+    serve_until_stopped,
+    settings_or_exit,
+)
 from adapters.terminal.chat import run_chat
-from bot.check import CheckReport, mask
-from bot.lifecycle import until_signalled
+from bot.check import CheckReport, as_written, mask, need
 from bot.logs import configure_logging
 from bot.meibel.client import MeibelClient
-from bot.meibel.errors import MeibelAuthError, MeibelError
+from bot.meibel.errors import MeibelAuthError, MeibelError, MeibelNotFound
+from bot.meibel.retry import RetryPolicy
 from bot.runtime import Runtime, open_runtime
-from bot.settings import Settings, SettingsError, meibel_problems
+from bot.settings import Settings, meibel_problems
 from bot.store import StoreError, open_store
 
-P = TypeVar("P")
 SubParsers = Any  # argparse._SubParsersAction is private; its type is not worth importing
+Register = Callable[[SubParsers], None]
+
+CHECK_HELP = """Show every setting (secrets masked, values as you wrote them) and test each
+service: Meibel (the API key and the agent), the conversation store and each configured
+platform. Exits 1 when anything needed fails.
+
+Reads: MEIBEL_API_KEY, MEIBEL_BASE_URL, MEIBEL_AGENT_ID or MEIBEL_AGENT_NAME, AGENT_ROUTES,
+REDIS_URL or MEIBEL_BOT_DB, and the SLACK_* and DISCORD_* settings (see .env.example)."""
+CHAT_HELP = """Talk to your Meibel agent in the terminal. Type a question; a number asks a
+follow-up, a1, a2, ... an action; /new starts over, /help lists the commands. Piped, the
+output is plain text and the exit code is 1 if any answer failed.
+
+Reads: MEIBEL_API_KEY, MEIBEL_BASE_URL, MEIBEL_AGENT_ID or MEIBEL_AGENT_NAME, STREAMING,
+REDIS_URL or MEIBEL_BOT_DB, LOG_LEVEL."""
+DEMO_HELP = """The whole bot offline: a local Meibel stand-in and the terminal chat. Needs no
+credentials and no network.
+
+Reads: MEIBEL_BOT_DB, STREAMING, LOG_LEVEL (every Meibel setting is replaced by the stand-in)."""
+RUN_HELP = """Run every configured platform (Slack and/or Discord) in one process, until
+SIGTERM or Ctrl-C.
+
+Reads: every core setting (MEIBEL_*, REDIS_URL, ...) and the SLACK_* and DISCORD_* settings."""
+DEV_SERVER_HELP = """Run the local Meibel stand-in (what `demo` uses), with optional latency and
+faults, for trying the bot or its tests without Meibel.
+
+Reads: no settings; everything is given as options."""
 
 
-def register_core(sub: SubParsers) -> None:
+def _add(sub: SubParsers, name: str, *, summary: str, description: str) -> Any:
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show log lines (on stderr) in a terminal"
+    )
+
+
+def register_check(sub: SubParsers) -> None:
+    check = _add(
+        sub,
+        "check",
+        summary="settings, Meibel, the store and each configured platform",
+        description=CHECK_HELP,
+    )
+    check.set_defaults(handler=cmd_check)
+
+
+def register_chat(sub: SubParsers) -> None:
+    chat = _add(
+        sub,
+        "chat",
+        summary="a terminal conversation with your agent (scriptable)",
+        description=CHAT_HELP,
+    )
+    _verbose(chat)
+    chat.set_defaults(handler=cmd_chat)
+
+
+def register_demo(sub: SubParsers) -> None:
+    demo = _add(
+        sub,
+        "demo",
+        summary="the whole bot offline: a Meibel stand-in and the terminal chat",
+        description=DEMO_HELP,
+    )
+    _verbose(demo)
+    demo.set_defaults(handler=cmd_demo)
+
+
+def register_run(sub: SubParsers) -> None:
+    run = _add(sub, "run", summary="every configured platform in one process", description=RUN_HELP)
+    run.set_defaults(handler=cmd_run)
+
+
+def register_dev_server(sub: SubParsers) -> None:
     from bot.devserver import add_arguments
 
-    check = sub.add_parser("check", help="show the settings and test Meibel, the store, platforms")
-    check.set_defaults(handler=cmd_check)
-    chat = sub.add_parser("chat", help="talk to your Meibel agent in the terminal")
-    chat.set_defaults(handler=cmd_chat)
-    demo = sub.add_parser(
-        "demo", help="the whole bot offline: a local Meibel stand-in and the terminal chat"
+    dev = _add(
+        sub,
+        "dev-server",
+        summary="a local Meibel stand-in, with optional latency and faults",
+        description=DEV_SERVER_HELP,
     )
-    demo.set_defaults(handler=cmd_demo)
-    dev = sub.add_parser("dev-server", help="run the local Meibel stand-in")
     add_arguments(dev)
     dev.set_defaults(handler=cmd_dev_server)
-    run = sub.add_parser("run", help="run every configured platform in one process")
-    run.set_defaults(handler=cmd_run)
 
 
 def _settings(*, quiet: bool = False) -> Settings:
     """Settings and logging; `quiet` keeps INFO lines out of a terminal conversation
     unless LOG_LEVEL was set on purpose."""
-    from adapters.cli import settings_or_exit
-
     settings = settings_or_exit()
     level = settings.log_level
     if quiet and "log_level" not in settings.model_fields_set:
         level = "WARNING"
-    configure_logging(level, secrets=_secrets(settings))
+    configure_logging(level, secrets=secrets_of(settings))
     return settings
-
-
-def _secrets(settings: Settings) -> list[str]:
-    return [settings.api_key, settings.redis_dsn or ""]
-
-
-def fail(lines: Sequence[str], *, code: int = 2) -> int:
-    """Print one line per problem on stderr; the exit code to return."""
-    for line in lines:
-        print(f"meibel-bot: {line}", file=sys.stderr)
-    return code
 
 
 def _require_meibel(settings: Settings) -> None:
@@ -74,47 +141,22 @@ def _require_meibel(settings: Settings) -> None:
         raise SystemExit(2)
 
 
-async def run_platform(
-    *,
-    load: Callable[[], P],
-    secrets: Callable[[P], Sequence[str]],
-    serve: Callable[[Runtime, P], Coroutine[Any, Any, None]],
-) -> int:
-    """`meibel-bot slack` / `discord`: settings checked (one line per problem, exit 2),
-    logging with every secret redacted, then the platform until SIGTERM drains it."""
-    from adapters.cli import settings_or_exit
-
-    core = settings_or_exit()
-    try:
-        platform = load()
-    except SettingsError as exc:
-        return fail(exc.problems)
-    if problems := meibel_problems(core):
-        return fail(problems)
-    configure_logging(
-        core.log_level, secrets=[core.api_key, core.redis_dsn or "", *secrets(platform)]
-    )
-    try:
-        async with open_runtime(core) as runtime:
-            await until_signalled(serve(runtime, platform))
-    except SettingsError as exc:  # found only once connected, e.g. a refused token
-        return fail(exc.problems)
-    except StoreError as exc:
-        return fail([f"the conversation store cannot be used: {exc}"], code=1)
-    return 0
-
-
 async def cmd_chat(args: argparse.Namespace) -> int:
-    settings = _settings(quiet=True)
+    settings = _settings(quiet=not args.verbose)
     _require_meibel(settings)
-    async with open_runtime(settings) as runtime:
-        return await run_chat(runtime.pipeline, streaming=runtime.settings.streaming)
+    try:
+        async with open_runtime(settings) as runtime:
+            return await run_chat(
+                runtime.pipeline, streaming=runtime.settings.streaming, verbose=args.verbose
+            )
+    except StoreError as exc:
+        return fail([f"{STORE_UNUSABLE}: {exc}"], code=1)
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
     from bot.devserver import DevServer
 
-    settings = _settings(quiet=True)
+    settings = _settings(quiet=not args.verbose)
     async with DevServer(api_key="demo-key") as server:
         demo = settings.model_copy(
             update={
@@ -131,7 +173,9 @@ async def cmd_demo(args: argparse.Namespace) -> int:
             f"conversations kept in {demo.meibel_bot_db}. No credentials, no network.\n"
         )
         async with open_runtime(demo) as runtime:
-            return await run_chat(runtime.pipeline, streaming=runtime.settings.streaming)
+            return await run_chat(
+                runtime.pipeline, streaming=runtime.settings.streaming, verbose=args.verbose
+            )
 
 
 async def cmd_dev_server(args: argparse.Namespace) -> int:
@@ -142,8 +186,6 @@ async def cmd_dev_server(args: argparse.Namespace) -> int:
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
-    from adapters.cli import platforms
-
     settings = _settings()
     _require_meibel(settings)
     active = [module for module in platforms() if module.configured()]
@@ -156,18 +198,14 @@ async def cmd_run(args: argparse.Namespace) -> int:
         )
         return 2
 
-    async def serve_all() -> None:
-        async with open_runtime(settings) as runtime:
-            await asyncio.gather(*(module.serve(runtime) for module in active))
+    async def serve_all(runtime: Runtime) -> None:
+        await asyncio.gather(*(module.serve(runtime) for module in active))
 
     # SIGTERM cancels every platform at once; each drains its answers in flight.
-    await until_signalled(serve_all())
-    return 0
+    return await serve_until_stopped(settings, serve_all)
 
 
 async def cmd_check(args: argparse.Namespace) -> int:
-    from adapters.cli import platforms
-
     settings = _settings()
     report = CheckReport()
     report_settings(settings, report)
@@ -184,15 +222,30 @@ async def cmd_check(args: argparse.Namespace) -> int:
 
 
 def report_settings(settings: Settings, report: CheckReport) -> None:
+    """Every core setting as written (secrets masked), labelled when it is needed."""
     report.section("Settings")
-    for name, value in settings.model_dump().items():
+    written = as_written(Settings.model_fields)
+    by_id = settings.meibel_agent_id is not None
+    needed = {
+        "meibel_api_key": need(True, "every command but demo"),
+        "meibel_agent_id": need(not settings.meibel_agent_name, "this or MEIBEL_AGENT_NAME"),
+        "meibel_agent_name": need(not by_id, "this or MEIBEL_AGENT_ID"),
+    }
+    for name, info in Settings.model_fields.items():
+        key = name.upper()
         if name == "meibel_api_key":
             shown = mask(settings.api_key)
         elif name == "redis_url":
             shown = _mask_url(settings.redis_dsn) if settings.redis_dsn else "(not set: embedded)"
+        elif key in written and written[key].strip():
+            shown = written[key]
         else:
-            shown = repr(value) if value not in (None, "") else "(not set)"
-        report.info(f"{name.upper()} = {shown}")
+            shown = (
+                f"(not set: {_default(info.default)})"
+                if info.default not in (None, "")
+                else "(not set)"
+            )
+        report.info(" ".join([f"{key} = {shown}", needed.get(name, "")]).rstrip())
     for problem in meibel_problems(settings):
         report.fail(problem)
 
@@ -203,20 +256,55 @@ async def check_meibel(settings: Settings, report: CheckReport) -> None:
         report.fail("not tried: MEIBEL_API_KEY is not set")
         return
     client = MeibelClient(
-        base_url=settings.meibel_base_url, api_key=settings.api_key, timeout_seconds=10
+        base_url=settings.meibel_base_url,
+        api_key=settings.api_key,
+        timeout_seconds=10,
+        retry=RetryPolicy(max_attempts=1),  # a refused connection is said at once
     )
     try:
         await client.list_agents(limit=1)
         report.ok("reachable, and the API key is accepted")
-        if settings.meibel_agent_id:
-            await client.get_agent(settings.meibel_agent_id)
-            report.ok(f"agent id {settings.meibel_agent_id} exists")
+        await check_agent(client, settings, report)
     except MeibelAuthError:
         report.fail("the API key was refused (401/403): check MEIBEL_API_KEY")
     except MeibelError as exc:
         report.fail(f"{exc.code}: {exc}")
     finally:
         await client.aclose()
+
+
+async def check_agent(client: MeibelClient, settings: Settings, report: CheckReport) -> None:
+    """The default agent and every AGENT_ROUTES agent exist (by id, or by name in the list)."""
+    if settings.meibel_agent_id:
+        try:
+            await client.get_agent(settings.meibel_agent_id)
+        except MeibelNotFound:
+            report.fail(f"MEIBEL_AGENT_ID: no agent has the id {settings.meibel_agent_id!r}")
+        else:
+            report.ok(f"agent id {settings.meibel_agent_id} exists")
+    names = {n for n in [settings.meibel_agent_name] if n}
+    names.update(settings.router_routes().values())
+    if not names:
+        return
+    known = await agent_names(client)
+    for name in sorted(names):
+        where = "MEIBEL_AGENT_NAME" if name == settings.meibel_agent_name else "AGENT_ROUTES"
+        if name in known:
+            report.ok(f"agent {name!r} exists")
+        else:
+            report.fail(f"{where}: no agent is named {name!r} (names are kebab-case, exact)")
+
+
+async def agent_names(client: MeibelClient, *, page: int = 100, pages: int = 50) -> set[str]:
+    """Every agent name the key can see, page by page."""
+    names: set[str] = set()
+    for number in range(pages):
+        body = await client.list_agents(limit=page, offset=number * page)
+        data = body.get("data", []) if isinstance(body, dict) else []
+        names.update(str(agent.get("name")) for agent in data if isinstance(agent, dict))
+        if len(data) < page:
+            break
+    return names
 
 
 async def check_store(settings: Settings, report: CheckReport) -> None:
@@ -231,6 +319,13 @@ async def check_store(settings: Settings, report: CheckReport) -> None:
         report.ok("reachable and writable")
     except (StoreError, OSError) as exc:
         report.fail(f"cannot use the store: {exc}")
+
+
+def _default(value: object) -> str:
+    """A default as a user would write it: `on`/`off` rather than True/False."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def _mask_url(url: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -53,3 +55,25 @@ def mask(secret: str | None) -> str:
     if len(secret) <= 8:
         return "****"
     return f"{secret[:4]}… ({len(secret)} chars)"
+
+
+def as_written(names: Iterable[str], *, env_file: str = ".env") -> dict[str, str]:
+    """Each setting's text as the user wrote it (the environment first, then `.env`, as
+    the settings read them), keyed by its upper-case name; unset ones are left out."""
+    from dotenv import dotenv_values
+
+    wanted = {name.upper() for name in names}
+    written: dict[str, str] = {}
+    if os.path.exists(env_file):
+        for key, value in dotenv_values(env_file).items():
+            if key.upper() in wanted and value is not None:
+                written[key.upper()] = value
+    for key, value in os.environ.items():
+        if key.upper() in wanted:
+            written[key.upper()] = value
+    return written
+
+
+def need(needed: bool, why: str) -> str:
+    """The label beside a setting: `(needed: why)` or `(not needed: why)`."""
+    return f"({'needed' if needed else 'not needed'}: {why})"

@@ -24,25 +24,38 @@ class AgentRef:
         return cls("id" if kind == "id" else "name", value)
 
 
+# The platform names the adapters put in thread keys, exactly as written there.
+PLATFORMS: tuple[str, ...] = ("slack", "discord", "terminal")
+ROUTE_SHAPE = "<platform>:<channel or workspace id>=<agent-name>"
+
+
 def parse_routes(text: str) -> dict[str, str]:
     """Parse `slack:C0123=support-agent,discord:98765=community-agent`.
 
     Keys are `<platform>:<channel or workspace id>`, values agent names. Raises ValueError
-    with a message naming the bad entry.
+    with one line naming the bad entry: an unknown platform (or one in another case), an
+    empty entry (two commas, a trailing comma) or a malformed one.
     """
     routes: dict[str, str] = {}
-    for raw in text.replace("\n", ",").split(","):
+    if not text.strip():
+        return routes
+    for number, raw in enumerate(text.strip().replace("\n", ",").split(","), start=1):
         entry = raw.strip()
         if not entry:
-            continue
+            raise ValueError(
+                f"entry {number} is empty (two commas in a row, or a comma at the end)"
+            )
         where, sep, agent = entry.partition("=")
         platform, colon, place = where.strip().partition(":")
         agent = agent.strip()
         if not sep or not colon or not platform or not place.strip() or not agent:
+            raise ValueError(f"bad entry {entry!r}: expected {ROUTE_SHAPE}")
+        if platform.strip() not in PLATFORMS:
             raise ValueError(
-                f"bad entry {entry!r}: expected <platform>:<channel or workspace id>=<agent-name>"
+                f"bad entry {entry!r}: unknown platform {platform.strip()!r} "
+                f"(known, in lower case: {', '.join(PLATFORMS)})"
             )
-        routes[f"{platform.strip().lower()}:{place.strip()}"] = agent
+        routes[f"{platform.strip()}:{place.strip()}"] = agent
     return routes
 
 

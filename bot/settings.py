@@ -12,8 +12,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.context import ContextLimits
 from bot.identity import IdentityOptions
 from bot.routing import AgentRef, Router, parse_routes
+from bot.startup import StartRetries
 
 DEFAULT_BASE_URL = "https://api.meibel.ai/v2"
+# Settings whose validator's own words help more than the description alone.
+EXPLAINED = frozenset({"agent_routes"})
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -63,7 +66,8 @@ class Settings(BaseSettings):
     log_level: LogLevel = Field("INFO", description="one of DEBUG, INFO, WARNING, ERROR")
     agent_routes: str = Field(
         "",
-        description="comma-separated <platform>:<channel or workspace id>=<agent-name> pairs",
+        description="comma-separated <platform>:<channel or workspace id>=<agent-name> "
+        "pairs, platform one of slack, discord, terminal",
     )
     streaming: bool = Field(True, description="on or off: show answers as the agent writes them")
     max_attachment_mb: float = Field(
@@ -94,6 +98,12 @@ class Settings(BaseSettings):
         None,
         description="a secret that callers of /metrics and of /readyz's detail must send as "
         "'Authorization: Bearer <token>'; unset: /metrics is open, /readyz says only ready or not",
+    )
+    startup_tries: int = Field(
+        3, ge=1, le=100, description="tries to reach a platform at start-up before giving up, 1-100"
+    )
+    startup_backoff_seconds: float = Field(
+        2.0, ge=0, description="seconds before the second start-up try, doubling after it"
     )
     max_question_chars: int = Field(
         8000, ge=1, description="the longest question accepted, in characters, at least 1"
@@ -188,6 +198,10 @@ class Settings(BaseSettings):
         return 2.0 * (self.meibel_timeout_seconds + 15) + 60.0
 
     @property
+    def start_retries(self) -> StartRetries:
+        return StartRetries(tries=self.startup_tries, backoff_seconds=self.startup_backoff_seconds)
+
+    @property
     def default_agent(self) -> AgentRef | None:
         if self.meibel_agent_id:
             return AgentRef("id", self.meibel_agent_id)
@@ -202,6 +216,10 @@ class Settings(BaseSettings):
         return ContextLimits(
             max_messages=self.thread_context_messages, max_chars=self.thread_context_chars
         )
+
+    def router_routes(self) -> dict[str, str]:
+        """AGENT_ROUTES, parsed (validated when the settings were built)."""
+        return parse_routes(self.agent_routes)
 
     def router(self) -> Router:
         default = self.default_agent
@@ -230,14 +248,18 @@ def meibel_problems(settings: Settings) -> list[str]:
 def describe_validation_error(
     exc: ValidationError, fields: Mapping[str, Any], *, secret: frozenset[str] = frozenset()
 ) -> list[str]:
-    """One line per invalid setting: the variable, what it should hold, what it got."""
+    """One line per invalid setting: the variable, what it should hold, what it got, and
+    why, when a validator of ours said why (e.g. which AGENT_ROUTES entry is bad)."""
     lines: list[str] = []
     for error in exc.errors():
         name = str(error["loc"][0]) if error["loc"] else "?"
         info = fields.get(name)
         wanted = getattr(info, "description", None) or error["msg"]
         got = "" if name in secret else f" (got {error.get('input')!r})"
-        lines.append(f"{name.upper()} is invalid: it should hold {wanted}{got}.")
+        why = ""
+        if name in EXPLAINED and error["type"] == "value_error":
+            why = str(error["msg"]).removeprefix("Value error, ") + "; "
+        lines.append(f"{name.upper()} is invalid: {why}it should hold {wanted}{got}.")
     return lines
 
 

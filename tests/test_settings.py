@@ -84,7 +84,7 @@ def test_both_agent_settings_is_a_problem(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_agent_routes_pick_channel_then_workspace_then_default() -> None:
-    routes = parse_routes("slack:C0123=support-agent, discord:98765=community-agent,")
+    routes = parse_routes("slack:C0123=support-agent, discord:98765=community-agent")
     router = Router(default=AgentRef("id", "default-id"), routes=routes)
     assert router.agent_for(platform="slack", workspace="T1", channel="C0123") == AgentRef(
         "name", "support-agent"
@@ -103,6 +103,25 @@ def test_agent_routes_pick_channel_then_workspace_then_default() -> None:
 def test_bad_routes_name_the_entry(bad: str) -> None:
     with pytest.raises(ValueError, match="bad entry"):
         parse_routes(bad)
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        ("teams:C0123=a", "unknown platform 'teams'"),
+        ("Slack:C1=a", "unknown platform 'Slack'"),
+        ("slack:C1=a,", "entry 2 is empty"),
+        ("slack:C1=a,,discord:9=b", "entry 2 is empty"),
+    ],
+)
+def test_agent_routes_accept_only_known_platforms_and_no_empty_entries(
+    bad: str, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENT_ROUTES", bad)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    [line] = caught.value.problems
+    assert line.startswith("AGENT_ROUTES is invalid: ") and says in line, line
 
 
 def test_attachment_policy_names_every_file_it_leaves_out() -> None:

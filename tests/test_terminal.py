@@ -145,7 +145,7 @@ async def test_check_masks_secrets_and_passes(meibel_server: DevServer, tmp_path
     assert code == 0, out
     assert DEV_KEY not in out
     assert "MEIBEL_API_KEY = " in out and "reachable, and the API key is accepted" in out
-    assert "MEIBEL_AGENT_NAME = 'helpdesk'" in out
+    assert "MEIBEL_AGENT_NAME = helpdesk (needed: this or MEIBEL_AGENT_ID)" in out
 
 
 async def test_check_fails_and_says_what_is_missing(

@@ -9,15 +9,17 @@ from typing import Any
 
 import discord
 
-from adapters.commands import run_platform
 from adapters.discord.app import invite_url, services_of
 from adapters.discord.client import without_voice_warnings
 from adapters.discord.process import DiscordProcess, FleetOptions
 from adapters.discord.redact import redact_discord_secrets
 from adapters.discord.settings import DiscordSettings, load_discord_settings
-from bot.check import CheckReport, mask
+from adapters.discord.startup import TOKEN_REFUSED, verify_discord
+from adapters.launch import run_platform
+from bot.check import CheckReport, as_written, mask
 from bot.runtime import Runtime
 from bot.settings import SettingsError
+from bot.startup import PlatformRefused
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +27,24 @@ TOKEN_MISSING = (
     "DISCORD_TOKEN is not set: it should hold your bot's token "
     "(Developer Portal -> your application -> Bot -> Reset Token); see docs/discord.md."
 )
-TOKEN_REFUSED = (
-    "Discord refused DISCORD_TOKEN: it is wrong or was reset. Copy a fresh one from the "
-    "Developer Portal (your application -> Bot -> Reset Token)."
-)
 CHECK_TIMEOUT_SECONDS = 15.0
+GATEWAY_AUTH_FAILED = 4004  # the gateway's close code for a refused token
+DISCORD_HELP = """Run the Discord bot until SIGTERM or Ctrl-C: /ask, the "Ask Meibel" message
+command and (optionally) replies in its threads. A token Discord refuses stops it at once
+(exit 2); Discord out of reach at start, after a few tries (exit 1). See docs/discord.md.
+
+Reads: DISCORD_TOKEN, DISCORD_GUILD_IDS, DISCORD_ALLOWED_CHANNEL_IDS, DISCORD_ALLOWED_ROLE_IDS,
+DISCORD_REPLY_WITHOUT_MENTION, DISCORD_STREAMING, DISCORD_SHARD_COUNT, DISCORD_SHARD_IDS, and
+every core setting (MEIBEL_*, REDIS_URL, AGENT_ROUTES, ...; see .env.example)."""
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("discord", help="run the Discord bot")
+    parser = sub.add_parser(
+        "discord",
+        help="the Discord bot",
+        description=DISCORD_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.set_defaults(handler=cmd_discord)
 
 
@@ -59,6 +70,7 @@ async def serve(runtime: Runtime) -> None:
     SHUTDOWN_GRACE_SECONDS), the rest left queued."""
     settings = discord_settings()
     redact_discord_secrets(settings.token)
+    await verify_discord(settings.token, retries=runtime.settings.start_retries)
     process = DiscordProcess(
         services=services_of(runtime, settings),
         settings=settings,
@@ -67,8 +79,12 @@ async def serve(runtime: Runtime) -> None:
     )
     try:
         await process.run()
-    except discord.LoginFailure:
-        raise SettingsError([TOKEN_REFUSED]) from None
+    except discord.LoginFailure:  # the token was reset between the check and the login
+        raise PlatformRefused(TOKEN_REFUSED) from None
+    except discord.ConnectionClosed as exc:
+        if exc.code == GATEWAY_AUTH_FAILED:  # the gateway refused what REST accepted
+            raise PlatformRefused(TOKEN_REFUSED) from None
+        raise
 
 
 async def cmd_discord(args: argparse.Namespace) -> int:
@@ -108,7 +124,9 @@ def report_settings(settings: DiscordSettings, report: CheckReport) -> None:
         + ids(settings.discord_allowed_channel_ids, "every channel")
     )
     report.ok("DISCORD_ALLOWED_ROLE_IDS = " + ids(settings.discord_allowed_role_ids, "everyone"))
-    report.ok(f"DISCORD_REPLY_WITHOUT_MENTION = {settings.discord_reply_without_mention}")
+    written = as_written(["DISCORD_REPLY_WITHOUT_MENTION"]).get("DISCORD_REPLY_WITHOUT_MENTION")
+    shown = written or f"(not set: {settings.discord_reply_without_mention})"
+    report.ok(f"DISCORD_REPLY_WITHOUT_MENTION = {shown}")
     streaming = settings.discord_streaming
     report.ok(
         "DISCORD_STREAMING = "
@@ -118,12 +136,12 @@ def report_settings(settings: DiscordSettings, report: CheckReport) -> None:
     report.ok(f"DISCORD_SHARD_COUNT = {count if count else '(not set: Discord chooses)'}")
     report.ok("DISCORD_SHARD_IDS = " + ids(settings.discord_shard_ids, "all shards"))
     if settings.needs_message_content:
-        report.ok(
-            "the Message Content intent is needed (DISCORD_REPLY_WITHOUT_MENTION is on): "
+        report.info(
+            "the Message Content intent: needed (DISCORD_REPLY_WITHOUT_MENTION is on): "
             "enable it under Bot -> Privileged Gateway Intents"
         )
     else:
-        report.ok("the Message Content intent is not needed (DISCORD_REPLY_WITHOUT_MENTION is off)")
+        report.info("the Message Content intent: not needed (DISCORD_REPLY_WITHOUT_MENTION is off)")
 
 
 async def check_connection(settings: DiscordSettings, report: CheckReport) -> None:

@@ -10,7 +10,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.commands import run_platform
+from adapters.launch import run_platform
 from adapters.slack.app import SlackBot
 from adapters.slack.fleet import FleetOptions
 from adapters.slack.responder import slack_error
@@ -21,19 +21,30 @@ from adapters.slack.settings import (
     require_slack_settings,
     slack_problems,
 )
+from adapters.slack.startup import verify_slack
 from bot.attachments import AttachmentPolicy
-from bot.check import CheckReport, mask
+from bot.check import CheckReport, as_written, mask, need
 from bot.runtime import Runtime
 from bot.settings import SettingsError
 
 log = logging.getLogger(__name__)
+SLACK_HELP = """Run the Slack app until SIGTERM or Ctrl-C: Socket Mode when SLACK_APP_TOKEN is
+set, else HTTP on $PORT (events, interactivity and slash commands on /slack/events). A token
+Slack refuses stops it at once (exit 2); Slack out of reach at start, after a few tries
+(exit 1). See docs/slack.md.
+
+Reads: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode), PORT,
+SLACK_API_URL, SLACK_ALLOWED_CHANNELS, SLACK_REPLY_WITHOUT_MENTION, SLACK_STREAMING,
+SLACK_STREAMING_MODE, and every core setting (MEIBEL_*, REDIS_URL, AGENT_ROUTES, ...)."""
 SubParsers = Any  # argparse._SubParsersAction is private
 
 
 def register(sub: SubParsers) -> None:
     parser = sub.add_parser(
         "slack",
-        help="run the Slack bot (Socket Mode when SLACK_APP_TOKEN is set, else HTTP on $PORT)",
+        help="the Slack app (Socket Mode, or HTTP on $PORT)",
+        description=SLACK_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(handler=cmd_slack)
 
@@ -70,14 +81,18 @@ def build_bot(
 
 async def serve(runtime: Runtime) -> None:
     """Run the Slack bot until cancelled; SettingsError names any missing variable."""
-    await run_bot(build_bot(runtime, require_slack_settings()))
+    await start_slack(runtime, require_slack_settings())
+
+
+async def start_slack(runtime: Runtime, settings: SlackSettings) -> None:
+    """Slack accepts the tokens (else PlatformRefused/PlatformUnreachable), then the bot."""
+    await verify_slack(settings, retries=runtime.settings.start_retries)
+    await run_bot(build_bot(runtime, settings))
 
 
 async def cmd_slack(args: argparse.Namespace) -> int:
     return await run_platform(
-        load=require_slack_settings,
-        secrets=lambda slack: slack.secrets(),
-        serve=lambda runtime, slack: run_bot(build_bot(runtime, slack)),
+        load=require_slack_settings, secrets=lambda slack: slack.secrets(), serve=start_slack
     )
 
 
@@ -90,19 +105,35 @@ async def check(report: CheckReport) -> None:
         for line in exc.problems:
             report.fail(line)
         return
-    report.ok(f"SLACK_BOT_TOKEN = {mask(settings.bot_token)}")
-    report.ok(f"SLACK_SIGNING_SECRET = {mask(settings.signing_secret)}")
-    report.ok(f"SLACK_APP_TOKEN = {mask(settings.app_token)}")
-    report.ok(f"SLACK_API_URL = {settings.slack_api_url}")
-    allowed = ", ".join(sorted(settings.allowed_channels)) or "(all)"
-    report.ok(f"SLACK_ALLOWED_CHANNELS = {allowed}")
-    report.ok(f"SLACK_REPLY_WITHOUT_MENTION = {settings.slack_reply_without_mention}")
-    streaming = (
-        "(follows STREAMING)" if settings.slack_streaming is None else settings.slack_streaming
+    written = as_written(SlackSettings.model_fields)
+    socket = settings.socket_mode
+    mode = "Socket Mode" if socket else "HTTP mode"
+    report.info(f"SLACK_BOT_TOKEN = {mask(settings.bot_token)} {need(True, 'both modes')}")
+    report.info(
+        f"SLACK_SIGNING_SECRET = {mask(settings.signing_secret)} "
+        + need(
+            not socket, f"{mode} ({'SLACK_APP_TOKEN is set' if socket else 'no SLACK_APP_TOKEN'})"
+        )
     )
-    report.ok(
-        f"SLACK_STREAMING = {streaming}, SLACK_STREAMING_MODE = {settings.slack_streaming_mode}"
+    report.info(
+        f"SLACK_APP_TOKEN = {mask(settings.app_token)} "
+        + need(socket, "Socket Mode" if socket else "HTTP mode; set it for Socket Mode")
     )
+    for name in (
+        "SLACK_API_URL",
+        "SLACK_ALLOWED_CHANNELS",
+        "SLACK_REPLY_WITHOUT_MENTION",
+        "SLACK_STREAMING",
+        "SLACK_STREAMING_MODE",
+        "PORT",
+    ):
+        info = SlackSettings.model_fields[name.lower()]
+        default = (
+            "(not set: follows STREAMING)"
+            if info.default is None
+            else f"(not set: {info.default or 'all'})"
+        )
+        report.info(f"{name} = {written.get(name) or default}")
     if not configured():
         report.warn("Slack is not configured (SLACK_BOT_TOKEN is not set); skipping it")
         return

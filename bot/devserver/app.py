@@ -27,21 +27,14 @@ from bot.devserver.faults import (
     StreamFailure,
     default_error_body,
 )
+from bot.devserver.keys import API_PREFIX, RECORD, SERVER, error_response
 from bot.devserver.recording import RecordedRequest, new_record, read_body
 from bot.devserver.state import AgentInfo, SessionInfo, default_agents, synthesize_agent
 from bot.devserver.streaming import STREAM_MODES, StreamMode
 
-API_PREFIX = "/v2"
 DEFAULT_API_KEY = "dev-key"
 # Attachments go through /chat/stream; aiohttp's default 1 MiB limit would refuse real files.
 MAX_BODY_BYTES = 64 * 1024 * 1024
-
-RECORD = web.RequestKey("meibel_record", RecordedRequest)
-SERVER: web.AppKey[DevServer] = web.AppKey("meibel_devserver")
-
-
-def error_response(status: int, code: str, message: str, **headers: str) -> web.Response:
-    return web.json_response({"code": code, "message": message}, status=status, headers=headers)
 
 
 class DevServer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from pydantic import ValidationError as PydanticValidationError
@@ -18,8 +18,8 @@ from bot.devserver.answers import (
     split_chunks,
     tool_activity_for,
 )
-from bot.devserver.app import RECORD, SERVER, DevServer, error_response
 from bot.devserver.faults import DropPoint, default_error_body
+from bot.devserver.keys import RECORD, SERVER, error_response
 from bot.devserver.recording import RecordedFile, RecordedRequest
 from bot.devserver.state import SessionInfo, Turn
 from bot.devserver.streaming import EventWriter
@@ -30,6 +30,9 @@ from bot.devserver.validation import (
     validation_response,
 )
 from bot.meibel.models import ChatMessageRequest, ChatMessageResponse
+
+if TYPE_CHECKING:
+    from bot.devserver.app import DevServer
 
 
 def _fault_response(

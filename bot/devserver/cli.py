@@ -184,6 +184,13 @@ async def run_from_args(args: argparse.Namespace) -> int:
     if not logging.getLogger().handlers:
         # Show one access-log line per request; the bot's CLI may have set up logging already.
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if not 0 <= args.port <= 65535:
+        print(
+            f"meibel-bot: --port {args.port} is not a port: give a number 0-65535 "
+            "(0 picks a free one)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         return await serve(server_from_args(args), host=args.host, port=args.port)
     except OSError as exc:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
-from bot.devserver.app import API_PREFIX, SERVER, DevServer, error_response
 from bot.devserver.chat import chat, chat_stream
+from bot.devserver.keys import API_PREFIX, SERVER, error_response
 from bot.devserver.state import AgentInfo, is_missing, synthesize_agent
 from bot.devserver.validation import parse_json_body, session_not_found, validation_response
 from bot.meibel.models import CreateSessionRequest
+
+if TYPE_CHECKING:
+    from bot.devserver.app import DevServer
 
 
 def add_routes(app: web.Application) -> None:

@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from bot.devserver.app import RECORD, error_response
+from bot.devserver.keys import RECORD, error_response
 
 
 def validation_response(errors: list[dict[str, Any]]) -> web.Response:

@@ -43,6 +43,7 @@ from bot.meibel.models import (
 from bot.meibel.retry import RETRY_STATUSES, TURN_RETRY_STATUSES, RetryPolicy, parse_retry_after
 from bot.meibel.stream import MeibelStreamBroken, SSEDecoder, StreamEvent, StreamParser
 from bot.routing import AgentRef
+from bot.startup import describe
 
 log = logging.getLogger(__name__)
 _M = TypeVar("_M", bound=BaseModel)
@@ -260,9 +261,10 @@ class MeibelClient:
             return MeibelTurnUncertain(str(failure), status=status, reason="server_error")
         return failure
 
-    async def list_agents(self, *, limit: int = 1) -> Any:
+    async def list_agents(self, *, limit: int = 1, offset: int = 0) -> Any:
         """The agents this key can see (used by `meibel-bot check`)."""
-        return await self._request("GET", "agents", None, params={"limit": limit})
+        params = {"limit": limit, "offset": offset}
+        return await self._request("GET", "agents", None, params=params)
 
     async def get_agent(self, agent_id: str) -> Any:
         return await self._request("GET", f"agents/{_seg(agent_id)}", None)
@@ -335,6 +337,8 @@ class MeibelClient:
         it timed out, else MeibelUnavailable (GETs and session starts may be retried).
         """
         name = type(exc.__cause__ or exc).__name__
+        if describe(exc.__cause__ or exc) == "connection refused":
+            name = "connection refused"  # aiohttp's name for it says nothing to a reader
         if _sent_nothing(exc):
             return MeibelUnavailable(f"cannot reach Meibel at {self._http.base_url}: {name}")
         timed_out = _timed_out(exc)

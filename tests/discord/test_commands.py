@@ -79,7 +79,9 @@ async def test_check_reports_settings_the_intent_and_the_invite_url(
     text = "\n".join(lines(report))
     assert not report.failed and fake_discord.token not in text
     assert "DISCORD_ALLOWED_CHANNEL_IDS = 111,222" in text
-    assert "the Message Content intent is needed (DISCORD_REPLY_WITHOUT_MENTION is on)" in text
+    [intent] = [line for line in lines(report, Status.INFO) if "intent: needed" in line]
+    assert intent.startswith("the Message Content intent: needed (DISCORD_REPLY_WITHOUT_MENTION")
+    assert not any("intent" in line and "needed" in line for line in lines(report, Status.OK))
     assert "the Message Content intent is enabled" in text
     assert f"client_id={fake_discord.world.app_id}" in text and "applications.commands" in text
 
@@ -103,7 +105,8 @@ async def test_check_says_when_the_intent_is_not_needed(
     monkeypatch.setenv("DISCORD_REPLY_WITHOUT_MENTION", "false")
     report = CheckReport()
     await commands.check(report)
-    assert "the Message Content intent is not needed" in "\n".join(lines(report))
+    assert "the Message Content intent: not needed" in "\n".join(lines(report, Status.INFO))
+    assert "DISCORD_REPLY_WITHOUT_MENTION = false" in "\n".join(lines(report))
     assert not lines(report, Status.WARN)
 
 

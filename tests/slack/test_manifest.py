@@ -45,6 +45,8 @@ EVENT_SCOPES = {
     "message.im": "im:history",
     "message.mpim": "mpim:history",
     "assistant_thread_started": "assistant:write",
+    # sent when the user opens another channel beside the assistant pane (no scope of its own)
+    "assistant_thread_context_changed": "assistant:write",
 }
 
 
