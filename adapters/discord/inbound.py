@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.domain import Question, Tenant, ThreadKey
+from bot.identity import Asker, Where
 
 PLATFORM = "discord"
 DM_WORKSPACE = "dm"
@@ -87,9 +88,13 @@ def to_question(
     text: str,
     event_id: str | None,
     reply_to: dict[str, str] | None = None,
+    asker: Asker | None = None,
+    where: Where | None = None,
 ) -> Question:
     """The neutral question for one message, command or button click."""
     return Question(
+        asker=asker,
+        where=where,
         platform=key.platform,
         workspace=key.workspace,
         channel=key.channel,
@@ -98,6 +103,22 @@ def to_question(
         text=text,
         reply_to=reply_to or {},
         event_id=event_id,
+    )
+
+
+def asker_of(user: discord.abc.User) -> Asker:
+    """Who asks, as Discord shows them (it tells no time zone or email)."""
+    return Asker(name=user.display_name)
+
+
+def where_of(channel: object, guild: discord.Guild | None) -> Where:
+    """The guild's and the channel's names; a thread is named by its parent channel."""
+    if isinstance(channel, discord.Thread) and channel.parent is not None:
+        channel = channel.parent
+    name = getattr(channel, "name", None)
+    return Where(
+        workspace=guild.name if guild is not None else None,
+        channel=f"#{name}" if isinstance(name, str) and name else None,
     )
 
 

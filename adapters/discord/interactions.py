@@ -21,10 +21,12 @@ from adapters.discord.answering import Answerer
 from adapters.discord.delivery import NO_PINGS
 from adapters.discord.inbound import (
     Place,
+    asker_of,
     interaction_event_id,
     role_ids,
     thread_name,
     to_question,
+    where_of,
 )
 from adapters.discord.intake import Intake, Verdict
 from adapters.discord.jobs import INTERACTION_JOB, InteractionWork, file_refs, job_id
@@ -178,6 +180,8 @@ class InteractionHandlers:
             text=text,
             event_id=interaction_event_id(interaction),
             reply_to=reply_to(interaction),
+            asker=asker_of(interaction.user),
+            where=where_of(interaction.channel, interaction.guild),
         )
         return Job.accept(
             id=job_id(interaction.guild_id, interaction.id),

@@ -17,11 +17,13 @@ from adapters.discord.answering import Answerer
 from adapters.discord.delivery import NO_PINGS, ChannelTarget
 from adapters.discord.inbound import (
     PLATFORM,
+    asker_of,
     message_event_id,
     role_ids,
     strip_mentions,
     thread_name,
     to_question,
+    where_of,
 )
 from adapters.discord.intake import Intake, Verdict
 from adapters.discord.jobs import MESSAGE_JOB, MessageWork, file_refs, job_id
@@ -146,6 +148,8 @@ class MessageHandler:
             text=text,
             event_id=message_event_id(message),
             reply_to={"channel_id": str(message.channel.id), "message_id": str(message.id)},
+            asker=asker_of(message.author),
+            where=where_of(message.channel, message.guild),
         )
         job = Job.accept(
             id=job_id(guild_id, message.id),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bot.context import CLOSE, HEADING, OPEN, ContextLimits
 from bot.devserver import DevServer
+from bot.identity import IdentityOptions
 from tests.discord.fakes import payloads as p
 from tests.discord.fakes.server import FakeDiscord
 from tests.discord.helpers import answer_in
@@ -99,3 +100,29 @@ async def test_a_mention_replying_to_a_message_brings_the_replied_to_chain(
     [sent] = session.user_messages
     assert context_of(sent) == ["[Alice]: our SLA is 99.9%", "[Bob]: for every region?"]
     assert sent.endswith("is that enough for us?")
+
+
+async def test_the_session_knows_who_asks_and_where_and_later_turns_name_their_asker(
+    fake_discord: FakeDiscord, start_discord_bot: StartBot, meibel_server: DevServer
+) -> None:
+    await start_discord_bot(identity=IdentityOptions(share=True))
+    w = fake_discord.world
+    asked = await fake_discord.say(
+        "what is our SLA?", user=w.alice, channel_id=w.general_id, mention_bot=True
+    )
+    thread_id = int(asked["id"])
+    await answer_in(fake_discord, thread_id)
+    await fake_discord.say("and for EU?", user=w.bob, channel_id=thread_id)
+    await answer_in(fake_discord, thread_id, nth=2)
+
+    [session] = meibel_server.sessions.values()
+    assert session.request is not None
+    assert session.request["initial_context"] == {
+        "platform": "discord",
+        "workspace": "Meibel Test Server",
+        "channel": "#general",
+        "asker": {"name": "Alice"},
+    }
+    first, second = session.user_messages
+    assert first == "what is our SLA?"
+    assert second == f"{OPEN}\nAsked by Bob.\n{CLOSE}\n\nand for EU?"
