@@ -114,6 +114,9 @@ class Settings(BaseSettings):
         description="how many earlier messages of a thread the agent gets with a question "
         "(those before the bot was called in, or since its last answer); 0: none",
     )
+    thread_context_chars: int = Field(
+        12000, ge=0, description="at most this many characters of thread context; 0: none"
+    )
     share_identity: bool = Field(
         True,
         description="on: tell the agent who asks and where (platform, workspace, channel, "
@@ -122,9 +125,6 @@ class Settings(BaseSettings):
     share_user_email: bool = Field(
         False,
         description="on: also the asker's email (Slack needs the users:read.email scope)",
-    )
-    thread_context_chars: int = Field(
-        12000, ge=0, description="at most this many characters of thread context; 0: none"
     )
 
     @field_validator("meibel_base_url")

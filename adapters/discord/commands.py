@@ -125,7 +125,7 @@ def report_settings(settings: DiscordSettings, report: CheckReport) -> None:
     )
     report.ok("DISCORD_ALLOWED_ROLE_IDS = " + ids(settings.discord_allowed_role_ids, "everyone"))
     written = as_written(["DISCORD_REPLY_WITHOUT_MENTION"]).get("DISCORD_REPLY_WITHOUT_MENTION")
-    shown = written or f"(not set: {settings.discord_reply_without_mention})"
+    shown = written or f"(not set: {'on' if settings.discord_reply_without_mention else 'off'})"
     report.ok(f"DISCORD_REPLY_WITHOUT_MENTION = {shown}")
     streaming = settings.discord_streaming
     report.ok(

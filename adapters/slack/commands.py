@@ -131,6 +131,10 @@ async def check(report: CheckReport) -> None:
         default = (
             "(not set: follows STREAMING)"
             if info.default is None
+            else "(not set: on)"
+            if info.default is True
+            else "(not set: off)"
+            if info.default is False
             else f"(not set: {info.default or 'all'})"
         )
         report.info(f"{name} = {written.get(name) or default}")
