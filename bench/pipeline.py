@@ -17,6 +17,7 @@ import os
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from bench.common import dev_server_process, ms, percentile
@@ -41,11 +42,17 @@ class TimedMeibel:
         self.spent[task] = self.spent.get(task, 0.0) + time.perf_counter() - started
 
     async def start_session(
-        self, agent: AgentRef, *, initial_context: dict[str, Any] | None = None
+        self,
+        agent: AgentRef,
+        *,
+        initial_context: dict[str, Any] | None = None,
+        execution_policy_ids: Sequence[str] = (),
     ) -> str:
         started = time.perf_counter()
         try:
-            return await self.client.start_session(agent, initial_context=initial_context)
+            return await self.client.start_session(
+                agent, initial_context=initial_context, execution_policy_ids=execution_policy_ids
+            )
         finally:
             self._add(started)
 

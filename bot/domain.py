@@ -91,6 +91,8 @@ class Question(BaseModel):
     # Who asks, and the names of where (bot.identity), as far as the adapter knows them.
     asker: Asker | None = None
     where: Where | None = None
+    # Asked in a place shared with other organisations (a Slack Connect channel).
+    shared: bool = False
 
     @property
     def thread_key(self) -> ThreadKey:

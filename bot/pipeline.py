@@ -41,6 +41,7 @@ from bot.meibel.stream import (
 )
 from bot.meibel.turns import TurnAnswered, TurnNotArrived, TurnUnanswered, find_turn
 from bot.metrics import Metrics
+from bot.policies import PolicyRules
 from bot.routing import AgentRef, Router
 from bot.safety import safe_answer, safe_prefix
 from bot.store.base import SessionRecord, Store, StoreError
@@ -67,7 +68,11 @@ class ChatBackend(Protocol):
     def turn_deadline_seconds(self) -> float: ...
 
     async def start_session(
-        self, agent: AgentRef, *, initial_context: dict[str, Any] | None = None
+        self,
+        agent: AgentRef,
+        *,
+        initial_context: dict[str, Any] | None = None,
+        execution_policy_ids: Sequence[str] = (),
     ) -> str: ...
 
     async def chat(self, session_id: str, user_message: str) -> ChatMessageResponse: ...
@@ -96,6 +101,7 @@ class _Turn:
     files: bool = False  # the stream carried files, which /chat cannot send
     files_dropped: bool = False
     start: dict[str, Any] | None = None  # the initial_context of a session it starts
+    policies: tuple[str, ...] = ()  # the execution policies of a session it starts
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +111,7 @@ class PipelineConfig:
     max_question_chars: int = 8000
     context: ContextLimits = field(default_factory=ContextLimits)
     identity: IdentityOptions = field(default_factory=IdentityOptions)
+    policies: PolicyRules = field(default_factory=PolicyRules)
 
 
 # This run may no longer act for its question: another worker or process took it over.
@@ -245,9 +252,15 @@ class Pipeline:
             if self.config.identity.share
             else None
         )
+        policies = self.config.policies.for_place(
+            platform=question.platform,
+            workspace=question.workspace,
+            channel=question.channel,
+            shared=question.shared,
+        )
         later = True  # a later turn of its session names its asker
         if sent is None:
-            record, later = await self._session(question, key, start)
+            record, later = await self._session(question, key, start, policies)
         else:
             found = await self.store.get_session(key, ttl_seconds=self.config.session_ttl_seconds)
             record = SessionRecord(
@@ -262,7 +275,14 @@ class Pipeline:
             asker=asker.name if asker is not None and later else None,
         )
         return _Turn(
-            key=key, text=text, asked=asked, record=record, notes=notes, sent=sent, start=start
+            key=key,
+            text=text,
+            asked=asked,
+            record=record,
+            notes=notes,
+            sent=sent,
+            start=start,
+            policies=policies,
         )
 
     async def _note(self, turn: _Turn) -> None:
@@ -295,7 +315,7 @@ class Pipeline:
             raise MeibelSessionGone(f"the new session of {turn.key} is gone too", status=404)
         log.info("session %s of %s is gone; starting a new one", turn.record.session_id, turn.key)
         turn.record = await self._new_session(
-            turn.key, AgentRef.parse(turn.record.agent), turn.start
+            turn.key, AgentRef.parse(turn.record.agent), turn.start, turn.policies
         )
         turn.restarted = True
 
@@ -348,13 +368,17 @@ class Pipeline:
         return answer
 
     async def _session(
-        self, question: Question, key: ThreadKey, start: dict[str, Any] | None
+        self,
+        question: Question,
+        key: ThreadKey,
+        start: dict[str, Any] | None,
+        policies: tuple[str, ...],
     ) -> tuple[SessionRecord, bool]:
         """The thread's session, and whether it existed before this turn."""
         record = await self.store.get_session(key, ttl_seconds=self.config.session_ttl_seconds)
         if record is not None:
             return record, True
-        return await self._new_session(key, self._agent_for(question), start), False
+        return await self._new_session(key, self._agent_for(question), start, policies), False
 
     def _agent_for(self, question: Question) -> AgentRef:
         return self.config.router.agent_for(
@@ -418,10 +442,16 @@ class Pipeline:
             return await self.meibel.chat(session_id, text)
 
     async def _new_session(
-        self, key: ThreadKey, agent: AgentRef, start: dict[str, Any] | None
+        self,
+        key: ThreadKey,
+        agent: AgentRef,
+        start: dict[str, Any] | None,
+        policies: tuple[str, ...],
     ) -> SessionRecord:
         with self.metrics.meibel_call("start_session"):
-            session_id = await self.meibel.start_session(agent, initial_context=start)
+            session_id = await self.meibel.start_session(
+                agent, initial_context=start, execution_policy_ids=policies
+            )
         record = SessionRecord(session_id=session_id, agent=str(agent))
         await self.store.put_session(key, record, ttl_seconds=self.config.session_ttl_seconds)
         return record

@@ -42,6 +42,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 max_question_chars=settings.max_question_chars,
                 context=settings.context_limits(),
                 identity=settings.identity_options(),
+                policies=settings.policy_rules(),
             ),
             metrics=metrics,
         )

@@ -11,12 +11,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.context import ContextLimits
 from bot.identity import IdentityOptions
+from bot.policies import PolicyRules, parse_policies, policy_ids
 from bot.routing import AgentRef, Router, parse_routes
 from bot.startup import StartRetries
 
 DEFAULT_BASE_URL = "https://api.meibel.ai/v2"
 # Settings whose validator's own words help more than the description alone.
-EXPLAINED = frozenset({"agent_routes"})
+EXPLAINED = frozenset({"agent_routes", "execution_policies", "external_execution_policies"})
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -68,6 +69,21 @@ class Settings(BaseSettings):
         "",
         description="comma-separated <platform>:<channel or workspace id>=<agent-name> "
         "pairs, platform one of slack, discord, terminal",
+    )
+    execution_policies: str = Field(
+        "",
+        description="Meibel execution policy ids a new session starts with, by place: "
+        "default=<ids>,<platform>:<channel or workspace id>=<ids>, ids joined by '+'",
+    )
+    external_execution_policies: str = Field(
+        "",
+        description="policy ids ('+'-joined) for places shared with other organisations "
+        "(Slack Connect), instead of EXECUTION_POLICIES; unset: the same rules apply",
+    )
+    refuse_external_users: bool = Field(
+        False,
+        description="on: people from another organisation (Slack Connect) get a polite "
+        "private note instead of an answer",
     )
     streaming: bool = Field(True, description="on or off: show answers as the agent writes them")
     max_attachment_mb: float = Field(
@@ -161,6 +177,26 @@ class Settings(BaseSettings):
     def _check_routes(cls, value: str) -> str:
         parse_routes(value)
         return value
+
+    @field_validator("execution_policies")
+    @classmethod
+    def _check_policies(cls, value: str) -> str:
+        parse_policies(value)
+        return value
+
+    @field_validator("external_execution_policies")
+    @classmethod
+    def _check_external_policies(cls, value: str) -> str:
+        if value.strip():
+            policy_ids(value, what=value)
+        return value
+
+    def policy_rules(self) -> PolicyRules:
+        return parse_policies(
+            self.execution_policies,
+            self.external_execution_policies,
+            refuse_external=self.refuse_external_users,
+        )
 
     @field_validator("user_rate_limit")
     @classmethod

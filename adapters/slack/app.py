@@ -177,6 +177,7 @@ class SlackBot:
             else None,
         )
         self.identity = SlackIdentity(self.client, options=pipeline.config.identity)
+        self.policies = pipeline.config.policies
         self.history = ThreadHistory(
             self.client,
             limits=pipeline.config.context,
@@ -240,6 +241,12 @@ class SlackBot:
             return
         bot_user = self.remember_bot_user(context)
         if await self.addressed(post, bot_user=bot_user, mentioned=mentioned):
+            if post.from_outside and self.policies.refuse_external:
+                whisper = self.ephemeral(
+                    channel=post.channel, user=post.user, thread_ts=post.thread_ts
+                )
+                self.background.spawn(whisper(texts.EXTERNAL_REFUSED), name="refuse-external")
+                return
             job = post_job(post, bot_user=bot_user, assistant=False)
             await self.take_post(job, post, retry=is_retry(request))
 

@@ -116,6 +116,15 @@ class Post:
     text: str  # Slack markup, as received
     files: tuple[SharedFile, ...] = ()
     user_team: str | None = None  # the poster's own team: a streamed answer's recipient
+    shared: bool = False  # a channel shared with other organisations (Slack Connect)
+    home_team: str | None = None  # the team the app is installed in
+
+    @property
+    def from_outside(self) -> bool:
+        """Written by someone of another organisation, in a Slack Connect channel."""
+        return bool(
+            self.shared and self.user_team and self.home_team and self.user_team != self.home_team
+        )
 
     @property
     def thread(self) -> str:
@@ -162,6 +171,7 @@ class Post:
                 channel=self.channel, thread_ts=self.thread, message_ts=self.ts, team=self.user_team
             ),
             event_id=self.post_id,
+            shared=self.shared,
         )
 
 
@@ -213,6 +223,8 @@ def parse_message(body: dict[str, Any]) -> Post | None:
         text=str(event.get("text") or ""),
         files=files,
         user_team=user_team if isinstance(user_team, str) and user_team else None,
+        shared=body.get("is_ext_shared_channel") is True,
+        home_team=extract_team_id(body),
     )
 
 

@@ -24,6 +24,10 @@ POST_FAILED = (
 )
 # Markdown (a notice): the job's deadline passed before the answer could be shown.
 NO_TEXT_IN_MESSAGE = "That message has no text to ask about. Mention me with your question instead."
+EXTERNAL_REFUSED = (
+    "Sorry, I only answer people of this workspace's organisation. "
+    "Please ask someone from it to help."
+)
 STILL_WORKING = "The agent may still be working on this; ask again if nothing arrives."
 UNAVAILABLE = "I'm temporarily unavailable, please try again in a minute."
 UPLOAD_FAILED = "I couldn't attach the file {name} to this thread."

@@ -112,7 +112,11 @@ class MeibelClient:
 
     # -- the calls --------------------------------------------------------------------
     async def start_session(
-        self, agent: AgentRef, *, initial_context: dict[str, Any] | None = None
+        self,
+        agent: AgentRef,
+        *,
+        initial_context: dict[str, Any] | None = None,
+        execution_policy_ids: Sequence[str] = (),
     ) -> str:
         """Start a session with an agent, by id or by name, with `initial_context` (who
         asks, where: bot.identity) when given; returns the session id."""
@@ -122,7 +126,10 @@ class MeibelClient:
             else f"agents/name/{_seg(agent.value)}/sessions"
         )
         try:
-            request = CreateSessionRequest(initial_context=initial_context)
+            request = CreateSessionRequest(
+                initial_context=initial_context,
+                execution_policy_ids=list(execution_policy_ids) or None,
+            )
             data = await self._request("POST", path, request)
         except MeibelNotFound as exc:
             raise MeibelAgentNotFound(

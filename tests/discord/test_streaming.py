@@ -232,9 +232,15 @@ class SlowToWrite:
         self.done = asyncio.Event()
 
     async def start_session(
-        self, agent: AgentRef, *, initial_context: dict[str, Any] | None = None
+        self,
+        agent: AgentRef,
+        *,
+        initial_context: dict[str, Any] | None = None,
+        execution_policy_ids: Sequence[str] = (),
     ) -> str:
-        return await self.inner.start_session(agent, initial_context=initial_context)
+        return await self.inner.start_session(
+            agent, initial_context=initial_context, execution_policy_ids=execution_policy_ids
+        )
 
     async def chat(self, session_id: str, user_message: str) -> ChatMessageResponse:
         return await self.inner.chat(session_id, user_message)
