@@ -11,8 +11,8 @@ What changes, and nothing else (Markdown stays Markdown):
   syntax but reads the same: Slack `<!channel>`, `<!here>`, `<!everyone>`,
   `<!subteam^...>`, `<@U...>`, `<#C...>`; Discord `<@...>`, `<@!...>`, `<@&...>`,
   `<#...>`; bare `@everyone`, `@here`, `@channel` (not inside a web address);
-- a link whose text looks like a web address or a domain and names another host than its
-  target shows the target's host instead: `[https://sso.example.com](https://evil.example/x)`
+- a link whose text (or a source's title, a link button's label) looks like a web address
+  or a domain and names another host than its target shows the target's host instead: `[https://sso.example.com](https://evil.example/x)`
   becomes `[evil.example](https://evil.example/x)`. Slack's own `<url|text>` links are
   turned into Markdown links first, so they get the same check.
 """
@@ -106,14 +106,31 @@ def safe_answer(answer: Answer) -> Answer:
         sources=tuple(
             dataclasses.replace(
                 s,
-                title=safe_markdown(s.title),
+                title=honest_label(safe_markdown(s.title), s.url),
                 snippet=safe_markdown(s.snippet) if s.snippet else s.snippet,
             )
             for s in answer.sources
         ),
         follow_ups=tuple(safe_markdown(q) for q in answer.follow_ups),
-        actions=tuple(dataclasses.replace(a, label=safe_markdown(a.label)) for a in answer.actions),
+        actions=tuple(
+            dataclasses.replace(a, label=honest_label(safe_markdown(a.label), a.url))
+            for a in answer.actions
+        ),
     )
+
+
+def honest_label(label: str, url: str | None) -> str:
+    """`label` for a link (a source's title, a link button) that opens `url`: the target's
+    host instead, when the label names another host."""
+    if url is None:
+        return label
+    named = _named_host(label)
+    if named is None:
+        return label
+    target = _host_of(url)
+    if target is not None and _same_host(named, target):
+        return label
+    return target if target is not None else url
 
 
 def _defuse_bare(match: re.Match[str]) -> str:
@@ -123,14 +140,8 @@ def _defuse_bare(match: re.Match[str]) -> str:
 
 def _honest_link(match: re.Match[str]) -> str:
     label, url = match.group("label"), match.group("url")
-    named = _named_host(label)
-    if named is None:
-        return match.group(0)
-    target = _host_of(url)
-    if target is not None and _same_host(named, target):
-        return match.group(0)
-    shown = target if target is not None else url
-    return f"[{shown}]({url})"
+    shown = honest_label(label, url)
+    return match.group(0) if shown == label else f"[{shown}]({url})"
 
 
 def _named_host(label: str) -> str | None:
