@@ -7,6 +7,7 @@ whose text names one host while it opens another. Every text the bot shows that 
 change it, so that what was already sent is always the start of the final text.
 
 What changes, and nothing else (Markdown stays Markdown):
+- control characters go (a renderer dropping them later could join a mention back up);
 - mentions and broadcasts in any platform's syntax get a zero-width space that breaks the
   syntax but reads the same: Slack `<!channel>`, `<!here>`, `<!everyone>`,
   `<!subteam^...>`, `<@U...>`, `<#C...>`; Discord `<@...>`, `<@!...>`, `<@&...>`,
@@ -38,8 +39,9 @@ def _bounded(pattern: str) -> str:
 # `<` opening a Slack or Discord special: mentions, broadcasts, channels, user groups.
 _SPECIAL = re.compile(r"<(?=[!@#])")
 # Bare broadcasts, even run into other letters (Discord pings "@everyone" inside words),
-# unless inside a web address (kept whole: it is part of the address).
-_BARE = re.compile(r"(?P<url>https?://[^\s<>()\[\]]+)|@(?=everyone|here|channel)", re.IGNORECASE)
+# unless inside a web address (kept whole: it is part of the address; "|" ends one, as in
+# Slack's <url|text>).
+_BARE = re.compile(r"(?P<url>https?://[^\s<>()\[\]|]+)|@(?=everyone|here|channel)", re.IGNORECASE)
 # Slack's link syntax: <https://target|text>.
 _SLACK_LINK = re.compile(_bounded(r"<(https?://[^\s<>|]{1,URL})\|([^<>\n]{1,LABEL})>"))
 # A Markdown link: [text](target), the target with at most one level of parentheses.
@@ -53,6 +55,9 @@ _HOSTISH = re.compile(
     re.IGNORECASE,
 )
 _MARKUP = re.compile(r"[*_~`]")
+# Control characters (carriage returns too: CRLF becomes LF). They show as nothing, and a
+# renderer that drops them later would join "<\x1f@U1>" into a mention.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 # Trailing pieces of a stream that a later piece could still turn into something that
 # safe_markdown changes, each from its first character: a word after "@", an unclosed
@@ -71,6 +76,7 @@ _TAIL = MAX_LABEL + MAX_URL + 8  # no open piece is longer
 
 def safe_markdown(text: str) -> str:
     """`text` with every ping defused and every spoofing link label corrected."""
+    text = _CONTROLS.sub("", text)
     text = _SLACK_LINK.sub(lambda m: f"[{m.group(2)}]({m.group(1)})", text)
     text = _MD_LINK.sub(_honest_link, text)
     text = _SPECIAL.sub("<" + ZWSP, text)
