@@ -7,7 +7,8 @@ whose text names one host while it opens another. Every text the bot shows that 
 change it, so that what was already sent is always the start of the final text.
 
 What changes, and nothing else (Markdown stays Markdown):
-- control characters go (a renderer dropping them later could join a mention back up);
+- terminal escape sequences and control characters go (a renderer dropping them later
+  could join a mention back up);
 - mentions and broadcasts in any platform's syntax get a zero-width space that breaks the
   syntax but reads the same: Slack `<!channel>`, `<!here>`, `<!everyone>`,
   `<!subteam^...>`, `<@U...>`, `<#C...>`; Discord `<@...>`, `<@!...>`, `<@&...>`,
@@ -55,9 +56,18 @@ _HOSTISH = re.compile(
     re.IGNORECASE,
 )
 _MARKUP = re.compile(r"[*_~`]")
-# Control characters (carriage returns too: CRLF becomes LF). They show as nothing, and a
-# renderer that drops them later would join "<\x1f@U1>" into a mention.
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Terminal escape sequences as a whole (CSI, OSC up to BEL or ST, DCS/SOS/PM/APC up to
+# ST, two-character escapes, the 8-bit CSI), then any control character left (carriage
+# returns too: CRLF becomes LF). They show as nothing, and a renderer that dropped them
+# later would join "<\x1f@U1>" into a mention. Each alternative is linear.
+ESCAPE_SEQUENCES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[ -~]?"
+    r"|\x9b[0-?]*[ -/]*[@-~]?"
+)
+CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 # Trailing pieces of a stream that a later piece could still turn into something that
 # safe_markdown changes, each from its first character: a word after "@", an unclosed
@@ -76,7 +86,7 @@ _TAIL = MAX_LABEL + MAX_URL + 8  # no open piece is longer
 
 def safe_markdown(text: str) -> str:
     """`text` with every ping defused and every spoofing link label corrected."""
-    text = _CONTROLS.sub("", text)
+    text = CONTROLS.sub("", ESCAPE_SEQUENCES.sub("", text))
     text = _SLACK_LINK.sub(lambda m: f"[{m.group(2)}]({m.group(1)})", text)
     text = _MD_LINK.sub(_honest_link, text)
     text = _SPECIAL.sub("<" + ZWSP, text)

@@ -21,7 +21,7 @@ PIECES = [
     "<", ">", "!", "@", "#", "&", "^", "|", "[", "]", "(", ")", " ", "\n", "*", "_", "`",
     "channel", "here", "everyone", "subteam^S0TEAM", "U0ADMIN", "C0GENERAL", "123456789",
     "https://", "http://", "mailto:", "sso.example.com", "evil.example", "www.", "/phish",
-    "a", ".", ":", "-", "x", "**", "```", "\u200b",
+    "a", ".", ":", "-", "x", "**", "```", "\u200b", "\x1b[0m", "\x1b]0;t\x07", "\x1f", "\r",
 ]  # fmt: skip
 # Whole attacks, in every platform's syntax, and Unicode that has broken renderers before.
 ATTACKS = [
