@@ -22,6 +22,7 @@ from tests.adversarial import answers, huge_texts, lies, lying_links, pings
 from tests.fixtures.slack import BOT_TOKEN, FakeSlack
 from tests.fixtures.slack_messages import streamed_text
 from tests.slack.blockkit_checks import check_messages
+from tests.slack.conftest import Harness, mention
 
 SLACK_PING = re.compile(r"<[!@#]")
 PROPERTY = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -131,3 +132,27 @@ def test_the_reported_attack_streams_defused() -> None:
     whole = "".join(streamed_text(a) for a in asyncio.run(stream(text, [9, 20, len(text)])))
     assert pings(whole) == [] and "\u200b!channel" in whole
     assert "[evil.example](https://evil.example/p)" in whole
+
+
+async def test_a_loud_answer_streams_and_posts_with_no_ping(harness: Harness) -> None:
+    """End to end on the default path (native streaming): the dev agent quotes the loud
+    question in its answer; what Slack receives in every stream chunk and message is safe."""
+    harness.meibel.stream_chunk_delay_seconds = 0.05
+    ts = "1710000099.000100"
+    loud = "Heads up <!channel> <!subteam^S0TEAM|@admins> and "
+    loud += "[https://sso.example.com](https://evil.example/p)"
+    await harness.event(mention(loud, ts=ts))
+    await harness.answers(1, thread_ts=ts)
+    streamed = "".join(
+        streamed_text(c.args)
+        for c in harness.slack.calls
+        if c.method in ("chat.startStream", "chat.appendStream", "chat.stopStream")
+    )
+    # Inbound shows <!channel> as "@channel"; the agent quoted it; the core defused it.
+    assert "Heads up @\u200bchannel" in streamed
+    assert "[evil.example](https://evil.example/p)" in streamed
+    assert slack_pings(streamed) == [] and lying_links(streamed) == []
+    for call in harness.slack.calls:
+        if call.method in ("chat.postMessage", "chat.update"):
+            for text in [str(call.args.get("text") or ""), *texts_of(call.args.get("blocks"))]:
+                assert slack_pings(text) == [] and lying_links(text) == [], text
