@@ -120,3 +120,16 @@ def lying_links(text: str) -> list[tuple[str, str]]:
     found = [(m.group(1), m.group(2)) for m in LINK.finditer(text)]
     found += [(m.group(2), m.group(1)) for m in SLACK_LINK.finditer(text)]
     return [(label, url) for label, url in found if lies(label, url)]
+
+
+# Always tried (hypothesis `example`): every attack, 38,000 characters of it, 200 spoofing
+# sources, 30 long follow-ups and 30 spoofing link buttons.
+HUGE_ANSWER = Answer(
+    text=(" ".join(ATTACKS) + "\n\n") * 60,
+    sources=tuple(Source(SPOOFED[i % 4], TARGETS[1 + i % 4]) for i in range(200)),
+    follow_ups=tuple(("@everyone <!here> " * 6)[: 70 + i % 20] for i in range(30)),
+    actions=tuple(
+        CallToAction(SPOOFED[i % 4], "open_url", {"url": TARGETS[1 + i % 4]}) for i in range(30)
+    ),
+    session_restarted=True,
+)

@@ -5,13 +5,13 @@ send, edit and follow-up carries allowed_mentions parse []."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
 from adapters.discord.render import ButtonKeys, DiscordMessage, render_answer
 from bot.devserver import DevServer
 from bot.domain import Answer
 from bot.safety import safe_answer
-from tests.adversarial import answers, lies, lying_links, pings
+from tests.adversarial import HUGE_ANSWER, answers, lies, lying_links, pings
 from tests.discord.fakes.server import FakeDiscord
 from tests.discord.helpers import answer_in, pings_no_one, thread_opened_in
 from tests.discord.test_render import assert_message_limits, components
@@ -41,6 +41,7 @@ def shown(message: DiscordMessage) -> list[str]:
 
 @PROPERTY
 @given(answers())
+@example(HUGE_ANSWER)
 def test_every_message_pings_no_one_links_honestly_and_fits_discord(answer: Answer) -> None:
     for message in render_answer(safe_answer(answer), keys=keys(answer)):
         assert_message_limits(message)  # includes allowed_mentions: parse []

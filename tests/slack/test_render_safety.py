@@ -9,7 +9,7 @@ import asyncio
 import re
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -18,7 +18,7 @@ from adapters.slack.native import TEXT_BUDGET, NativeStream, cut_point
 from adapters.slack.render import ButtonValues, SlackMessage, render_answer
 from bot.domain import Answer
 from bot.safety import safe_answer, safe_markdown, safe_prefix
-from tests.adversarial import answers, huge_texts, lies, lying_links, pings
+from tests.adversarial import HUGE_ANSWER, answers, huge_texts, lies, lying_links, pings
 from tests.fixtures.slack import BOT_TOKEN, FakeSlack
 from tests.fixtures.slack_messages import streamed_text
 from tests.slack.blockkit_checks import check_messages
@@ -69,6 +69,7 @@ def assert_safe(messages: list[SlackMessage]) -> None:
 
 @PROPERTY
 @given(answers())
+@example(HUGE_ANSWER)
 def test_a_posted_answer_pings_no_one_links_honestly_and_fits_slack(answer: Answer) -> None:
     safe = safe_answer(answer)
     assert_safe(render_answer(safe, buttons=values(safe)))

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import io
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from rich.console import Console
 
 from adapters.terminal.render import answer_view, plain
 from bot.domain import Answer
 from bot.safety import safe_answer
-from tests.adversarial import answers, lies, lying_links, pings
+from tests.adversarial import HUGE_ANSWER, answers, lies, lying_links, pings
 
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -26,6 +26,7 @@ def on_screen(answer: Answer) -> str:
 
 @PROPERTY
 @given(answers())
+@example(HUGE_ANSWER)
 def test_the_terminal_shows_no_ping_and_no_lying_link(answer: Answer) -> None:
     safe = safe_answer(answer)
     lines = plain(safe)
