@@ -43,7 +43,7 @@ from bot.meibel.turns import TurnAnswered, TurnNotArrived, TurnUnanswered, find_
 from bot.metrics import Metrics
 from bot.policies import PolicyRules
 from bot.routing import AgentRef, Router
-from bot.safety import safe_answer, safe_prefix
+from bot.safety import safe_answer, safe_markdown, safe_prefix
 from bot.store.base import SessionRecord, Store, StoreError
 from bot.threadlock import ThreadBusy, ThreadLockLost, ThreadLocks
 from bot.turnlog import TURN, Notes, SentTurn
@@ -191,6 +191,8 @@ class Pipeline:
             elif isinstance(update, PartialText):
                 # What was shown is always the start of the safe final text (bot.safety).
                 update = PartialText(safe_prefix(update.text))
+            elif isinstance(update, Progress):
+                update = Progress(safe_markdown(update.text))  # the agent's status words
             yield update
 
     async def _ask_stream(

@@ -7,12 +7,14 @@ whose text names one host while it opens another. Every text the bot shows that 
 change it, so that what was already sent is always the start of the final text.
 
 What changes, and nothing else (Markdown stays Markdown):
+- terminal escape sequences and control characters go (a renderer dropping them later
+  could join a mention back up);
 - mentions and broadcasts in any platform's syntax get a zero-width space that breaks the
   syntax but reads the same: Slack `<!channel>`, `<!here>`, `<!everyone>`,
   `<!subteam^...>`, `<@U...>`, `<#C...>`; Discord `<@...>`, `<@!...>`, `<@&...>`,
   `<#...>`; bare `@everyone`, `@here`, `@channel` (not inside a web address);
-- a link whose text looks like a web address or a domain and names another host than its
-  target shows the target's host instead: `[https://sso.example.com](https://evil.example/x)`
+- a link whose text (or a source's title, a link button's label) looks like a web address
+  or a domain and names another host than its target shows the target's host instead: `[https://sso.example.com](https://evil.example/x)`
   becomes `[evil.example](https://evil.example/x)`. Slack's own `<url|text>` links are
   turned into Markdown links first, so they get the same check.
 """
@@ -38,8 +40,9 @@ def _bounded(pattern: str) -> str:
 # `<` opening a Slack or Discord special: mentions, broadcasts, channels, user groups.
 _SPECIAL = re.compile(r"<(?=[!@#])")
 # Bare broadcasts, even run into other letters (Discord pings "@everyone" inside words),
-# unless inside a web address (kept whole: it is part of the address).
-_BARE = re.compile(r"(?P<url>https?://[^\s<>()\[\]]+)|@(?=everyone|here|channel)", re.IGNORECASE)
+# unless inside a web address (kept whole: it is part of the address; "|" ends one, as in
+# Slack's <url|text>).
+_BARE = re.compile(r"(?P<url>https?://[^\s<>()\[\]|]+)|@(?=everyone|here|channel)", re.IGNORECASE)
 # Slack's link syntax: <https://target|text>.
 _SLACK_LINK = re.compile(_bounded(r"<(https?://[^\s<>|]{1,URL})\|([^<>\n]{1,LABEL})>"))
 # A Markdown link: [text](target), the target with at most one level of parentheses.
@@ -53,6 +56,18 @@ _HOSTISH = re.compile(
     re.IGNORECASE,
 )
 _MARKUP = re.compile(r"[*_~`]")
+# Terminal escape sequences as a whole (CSI, OSC up to BEL or ST, DCS/SOS/PM/APC up to
+# ST, two-character escapes, the 8-bit CSI), then any control character left (carriage
+# returns too: CRLF becomes LF). They show as nothing, and a renderer that dropped them
+# later would join "<\x1f@U1>" into a mention. Each alternative is linear.
+ESCAPE_SEQUENCES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[ -~]?"
+    r"|\x9b[0-?]*[ -/]*[@-~]?"
+)
+CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 # Trailing pieces of a stream that a later piece could still turn into something that
 # safe_markdown changes, each from its first character: a word after "@", an unclosed
@@ -71,6 +86,7 @@ _TAIL = MAX_LABEL + MAX_URL + 8  # no open piece is longer
 
 def safe_markdown(text: str) -> str:
     """`text` with every ping defused and every spoofing link label corrected."""
+    text = CONTROLS.sub("", ESCAPE_SEQUENCES.sub("", text))
     text = _SLACK_LINK.sub(lambda m: f"[{m.group(2)}]({m.group(1)})", text)
     text = _MD_LINK.sub(_honest_link, text)
     text = _SPECIAL.sub("<" + ZWSP, text)
@@ -106,14 +122,31 @@ def safe_answer(answer: Answer) -> Answer:
         sources=tuple(
             dataclasses.replace(
                 s,
-                title=safe_markdown(s.title),
+                title=honest_label(safe_markdown(s.title), s.url),
                 snippet=safe_markdown(s.snippet) if s.snippet else s.snippet,
             )
             for s in answer.sources
         ),
         follow_ups=tuple(safe_markdown(q) for q in answer.follow_ups),
-        actions=tuple(dataclasses.replace(a, label=safe_markdown(a.label)) for a in answer.actions),
+        actions=tuple(
+            dataclasses.replace(a, label=honest_label(safe_markdown(a.label), a.url))
+            for a in answer.actions
+        ),
     )
+
+
+def honest_label(label: str, url: str | None) -> str:
+    """`label` for a link (a source's title, a link button) that opens `url`: the target's
+    host instead, when the label names another host."""
+    if url is None:
+        return label
+    named = _named_host(label)
+    if named is None:
+        return label
+    target = _host_of(url)
+    if target is not None and _same_host(named, target):
+        return label
+    return target if target is not None else url
 
 
 def _defuse_bare(match: re.Match[str]) -> str:
@@ -123,14 +156,8 @@ def _defuse_bare(match: re.Match[str]) -> str:
 
 def _honest_link(match: re.Match[str]) -> str:
     label, url = match.group("label"), match.group("url")
-    named = _named_host(label)
-    if named is None:
-        return match.group(0)
-    target = _host_of(url)
-    if target is not None and _same_host(named, target):
-        return match.group(0)
-    shown = target if target is not None else url
-    return f"[{shown}]({url})"
+    shown = honest_label(label, url)
+    return match.group(0) if shown == label else f"[{shown}]({url})"
 
 
 def _named_host(label: str) -> str | None:

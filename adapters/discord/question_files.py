@@ -10,12 +10,15 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import aiohttp
 import discord
+from discord.http import Route
 
 from adapters.discord import text as fmt
 from adapters.discord.jobs import FileRef
+from adapters.fetch import BadStatus, TooLarge, Untrusted, fetch_bounded, host_of
 from bot.attachments import AttachmentPolicy, Candidate
 from bot.meibel.client import FilePart
 
@@ -29,8 +32,10 @@ NEEDS_STREAMING = "files reach the agent only when streaming is on"
 ABOUT_THE_FILES = "What can you tell me about the attached files?"
 
 
-# Downloads a file's bytes from its url (discord.py's CDN download, in production).
-Download = Callable[[str], Awaitable[bytes]]
+# Downloads a file's bytes from its url, at most `limit` of them (raising TooLarge past it).
+Download = Callable[[str, int], Awaitable[bytes]]
+# Where Discord serves attachments; the REST API's own host (Route.BASE) is trusted too.
+CDN_HOSTS = frozenset({"cdn.discordapp.com", "media.discordapp.net"})
 
 
 @dataclass(slots=True)
@@ -69,20 +74,39 @@ async def fetch_files(
     result = Fetched(skipped=skipped)
     for candidate in accepted:
         attachment = by_candidate[id(candidate)]
-        data = await _download(attachment, download)
+        try:
+            data = await _download(attachment, download, limit=policy.max_bytes)
+        except TooLarge as exc:  # Discord's size was wrong: the bytes received decide
+            result.skipped.extend(policy.select([Candidate(candidate.filename, exc.received)])[1])
+            continue
         if data is None:
             result.skipped.append(f"{candidate.filename} ({NOT_DOWNLOADED})")
-        elif len(data) > policy.max_bytes:  # Discord's size was wrong: trust the bytes
-            result.skipped.extend(policy.select([Candidate(candidate.filename, len(data))])[1])
         else:
             result.files.append(FilePart(attachment.filename, data, candidate.mime_type))
     return result
 
 
-async def _download(attachment: FileRef, download: Download) -> bytes | None:
+async def download(url: str, limit: int) -> bytes:
+    """An attachment's bytes from Discord's CDN (no token needed), read up to `limit`;
+    redirects are followed only to Discord's hosts."""
+    timeout = aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT_SECONDS)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        return await fetch_bounded(session, url, limit=limit, trusted=_discord_host)
+
+
+def _discord_host(url: str) -> bool:
+    api = urlsplit(Route.BASE)
+    return urlsplit(url).scheme in ("https", api.scheme) and (
+        host_of(url) in CDN_HOSTS or host_of(url) == (api.hostname or "").lower()
+    )
+
+
+async def _download(attachment: FileRef, download: Download, *, limit: int) -> bytes | None:
     try:
         async with asyncio.timeout(DOWNLOAD_TIMEOUT_SECONDS):
-            return await download(attachment.url)
+            return await download(attachment.url, limit)
+    except (BadStatus, Untrusted) as exc:
+        log.warning("could not download attachment %s (%r)", attachment.id, exc)
     except discord.HTTPException as exc:
         log.warning("could not download attachment %s (status %s)", attachment.id, exc.status)
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:

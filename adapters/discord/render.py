@@ -81,7 +81,7 @@ def render_answer(answer: Answer, *, keys: ButtonKeys) -> list[DiscordMessage]:
         "\n".join(buttons.overflow_lines),
     ]
     body = fmt.defuse("\n\n".join(fmt.clean(s).strip() for s in sections if s.strip()))
-    messages = [DiscordMessage(content=part) for part in split_text(body, CONTENT_LIMIT)]
+    messages = [DiscordMessage(content=part) for part in _contents(body)]
     _attach(messages, files)
     if not messages:
         messages.append(DiscordMessage())
@@ -93,6 +93,16 @@ def render_answer(answer: Answer, *, keys: ButtonKeys) -> list[DiscordMessage]:
     if not (last.content or last.embeds or last.files or last.view):
         last.content = EMPTY_ANSWER
     return messages
+
+
+def _contents(body: str) -> list[str]:
+    """`body` split into message contents, each defused again: a web address longer than
+    a message is cut, and its second half ("/@everyone...") is no longer an address."""
+    contents: list[str] = []
+    for part in split_text(body, CONTENT_LIMIT):
+        safe = fmt.defuse(part)
+        contents.extend([safe] if len(safe) <= CONTENT_LIMIT else _contents(safe))
+    return contents
 
 
 def render_notice(markdown: str) -> DiscordMessage:

@@ -17,6 +17,7 @@ import aiohttp
 import discord
 
 from adapters.discord.delivery import NO_PINGS, Editable, Sent
+from adapters.discord.question_files import download
 from bot.work.fence import guard
 
 log = logging.getLogger(__name__)
@@ -139,9 +140,9 @@ class DiscordRest:
             return exc
         return int(data["id"])
 
-    async def download(self, url: str) -> bytes:
-        """A file attached to a question (Discord's CDN needs no token)."""
-        return await self.client.http.get_from_cdn(url)
+    async def download(self, url: str, limit: int) -> bytes:
+        """A file attached to a question, read up to `limit` bytes (see question_files)."""
+        return await download(url, limit)
 
     async def tell_user(self, user_id: int, text: str) -> bool:
         """A direct message to the user; False when Discord refuses (DMs closed)."""

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from adapters.fetch import BadStatus, TooLarge, Untrusted, fetch_bounded
 from adapters.slack import texts
 from adapters.slack.inbound import SharedFile
 from bot.attachments import AttachmentPolicy, Candidate
@@ -24,7 +25,6 @@ from bot.meibel.client import FilePart
 log = logging.getLogger(__name__)
 
 DOWNLOAD_TIMEOUT_SECONDS = 30.0
-_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,29 +76,33 @@ class Downloader:
     async def _download(self, session: aiohttp.ClientSession, file: SharedFile) -> bytes:
         if file.url is None:
             raise _Refused("Slack offers no download for it")
-        if not self.trusted(file.url):
-            log.warning("not sending the bot token to %s", urlsplit(file.url).hostname)
-            raise _Refused("could not be downloaded")
-        headers = {"Authorization": f"Bearer {self.token}"}
-        async with session.get(file.url, headers=headers) as response:
-            if response.status != 200:
-                log.warning("shared file download answered HTTP %d", response.status)
-                raise _Refused("could not be downloaded")
+        limit = self.policy.max_bytes
+
+        def check(response: aiohttp.ClientResponse) -> None:
             if response.content_type == "text/html" and file.mime_type != "text/html":
                 # Slack's sign-in page: the token lacks files:read (reinstall the app).
                 log.warning("Slack sent a web page for a shared file: is files:read granted?")
                 raise _Refused("could not be downloaded")
-            return await self._read(response)
 
-    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
-        limit = self.policy.max_bytes
-        body = bytearray()
-        async for chunk in response.content.iter_chunked(_CHUNK):
-            body += chunk
-            if len(body) > limit:
-                # The event's size was missing or wrong; the policy's limit still holds.
-                raise _Refused(f"over the {limit / (1024 * 1024):.1f} MB limit")
-        return bytes(body)
+        try:
+            # Every hop, redirects included, must be a Slack host: only they get the token.
+            return await fetch_bounded(
+                session,
+                file.url,
+                limit=limit,
+                trusted=self.trusted,
+                headers={"Authorization": f"Bearer {self.token}"},
+                check=check,
+            )
+        except Untrusted as exc:
+            log.warning("not sending the bot token to %s", exc)
+            raise _Refused("could not be downloaded") from None
+        except BadStatus as exc:
+            log.warning("shared file download answered HTTP %d", exc.status)
+            raise _Refused("could not be downloaded") from None
+        except TooLarge:
+            # The event's size was missing or wrong; the policy's limit still holds.
+            raise _Refused(f"over the {limit / (1024 * 1024):.1f} MB limit") from None
 
     def trusted(self, url: str) -> bool:
         """Only Slack's hosts get the token: SLACK_API_URL's host and its subdomains."""

@@ -14,7 +14,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.errors import TRANSPORT_ERRORS, slack_error
-from adapters.slack.render import ButtonValues, SlackMessage, render_answer, to_mrkdwn
+from adapters.slack.mrkdwn import clean, collapse, escape
+from adapters.slack.render import ButtonValues, SlackMessage, render_answer
 from adapters.slack.split import truncate
 from bot.domain import Answer
 
@@ -33,7 +34,8 @@ def progress_message(text: str, activity: str | None) -> SlackMessage | None:
         first = render_answer(Answer(text=text), buttons=ButtonValues())[0]
         blocks, fallback = list(first.blocks), first.text
     if activity and len(blocks) < MAX_BLOCKS:
-        line = truncate(to_mrkdwn(activity), ACTIVITY_LIMIT)
+        # One line of plain words: Markdown in a status (">", "#") would change the line.
+        line = truncate(escape(collapse(clean(activity))), ACTIVITY_LIMIT)
         blocks.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{ACTIVITY_ICON} {line}"}]}
         )

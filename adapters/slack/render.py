@@ -238,10 +238,19 @@ def _linked(url: str, title: str) -> str:
 def _button_rows(
     elements: list[Block], unbuttoned: list[str], *, more: int, what: str
 ) -> list[Block]:
-    blocks: list[Block] = [
-        {"type": "actions", "elements": elements[i : i + ACTIONS_LIMIT]}
-        for i in range(0, len(elements), ACTIONS_LIMIT)
-    ]
+    # A row holds up to 25 buttons and, with long link urls, no more text than one message
+    # may carry (_paginate moves whole blocks; it cannot shrink one).
+    blocks: list[Block] = []
+    row: list[Block] = []
+    for element in elements:
+        if row and (
+            len(row) >= ACTIONS_LIMIT or _text_size(row) + _text_size(element) > MESSAGE_TEXT_BUDGET
+        ):
+            blocks.append({"type": "actions", "elements": row})
+            row = []
+        row.append(element)
+    if row:
+        blocks.append({"type": "actions", "elements": row})
     lines = [f"• {escape(text)}" for text in unbuttoned]
     if more > 0:
         lines.append(f"_…and {more} more {what}_")

@@ -8,7 +8,6 @@ it is shown as written, never interpreted.
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -19,18 +18,10 @@ from rich.text import Text
 
 from bot.domain import Answer, AnswerKind, Artifact
 from bot.replies import SESSION_RESTARTED
+from bot.safety import CONTROLS, ESCAPE_SEQUENCES
 
-# ESC-introduced sequences as a whole (CSI, OSC up to BEL or ST, DCS/SOS/PM/APC up to ST,
-# and two-character escapes), and the 8-bit CSI; then any C0/C1 control left over except
-# newline and tab. Each alternative is linear: no nested repetition.
-_SEQUENCES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]?"
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
-    r"|\x1b[ -~]?"
-    r"|\x9b[0-?]*[ -/]*[@-~]?"
-)
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Escape sequences as a whole, then any control character left (see bot.safety).
+_SEQUENCES, _CONTROLS = ESCAPE_SEQUENCES, CONTROLS
 
 CODE_THEME = "monokai"
 EMPTY = "(the agent sent an empty answer)"

@@ -13,6 +13,11 @@ from bot.domain import Question, Tenant, ThreadKey
 log = logging.getLogger(__name__)
 
 
+# Job.data fields that are secrets: adapters keep any credential a job needs under these
+# names, and nothing kept after the run holds them.
+SECRET_FIELDS = frozenset({"token"})
+
+
 class Job(BaseModel):
     """One accepted piece of work: a question to answer, a button click to act on, ...
 
@@ -47,6 +52,12 @@ class Job(BaseModel):
     @property
     def thread_key(self) -> ThreadKey:
         return self.question.thread_key
+
+    def without_secrets(self) -> Job:
+        """The job as kept after its run (dead letters): no `data` field named in
+        SECRET_FIELDS (a Discord interaction token lets anyone post as the bot)."""
+        data = {k: v for k, v in self.data.items() if k not in SECRET_FIELDS}
+        return self.model_copy(update={"data": data})
 
     def describe(self) -> str:
         """For logs: which job, in which thread (never the question's text)."""

@@ -242,7 +242,7 @@ class LocalWorkQueue:
 
     def _dead(self, job: Job, reason: str) -> None:
         log.error("dead letter: %s (%s)", job.describe(), reason)
-        self.dead.append((job, reason))
+        self.dead.append((job.without_secrets(), reason))
 
     def _settle(self, taken: _Taken) -> None:
         del self._taken[taken.arrival]

@@ -76,6 +76,8 @@ class WorkConfig:
     dedupe_ttl_seconds: how long a job id is remembered, so a second submit is ignored.
     order_ttl_seconds: how long a quiet thread's order record lives (Redis).
     dead_letter_max: about how many dead letters are kept, newest first.
+    dead_letter_ttl_seconds: how long a dead letter (the question's text) is kept (Redis:
+        trimmed by age at housekeeping, about every 30 s).
 
     Redis timing: a job whose handler raised comes back after about `retry_delay` plus
     one `reclaim_interval`; one whose worker died, after `visibility_timeout` plus one.
@@ -96,6 +98,7 @@ class WorkConfig:
     dedupe_ttl_seconds: int = 24 * 3600
     order_ttl_seconds: int = 7 * 24 * 3600
     dead_letter_max: int = 10_000
+    dead_letter_ttl_seconds: int = 7 * 24 * 3600
 
     def __post_init__(self) -> None:
         if self.max_deliveries < 1:

@@ -39,8 +39,11 @@ Guarantees, and what they rest on:
   run. Memory is bounded by `max_idle` jobs held idle per process, far above what a
   thread's backlog fills; an earlier job of a thread arriving later (taken over from a
   dead worker) moves to the head of its line.
-- The stream does not grow without bound. Entries every worker is done with are trimmed
-  (XTRIM MINID ~ the oldest pending one); unread or unacknowledged entries never are.
+- The stream does not grow without bound, and finished jobs' texts (and Discord tokens)
+  do not linger. Entries every worker is done with are trimmed exactly at housekeeping
+  (XTRIM MINID the oldest pending one, about every 30 s); unread or unacknowledged
+  entries never are. Dead letters are kept without secrets (Job.without_secrets), at
+  most about `dead_letter_max` of them and for `dead_letter_ttl_seconds`.
   A fixed MAXLEN would silently drop accepted work when workers fall behind; instead
   `submit` refuses beyond `max_backlog` entries, so the user is told.
 
@@ -269,7 +272,9 @@ class RedisWorkQueue:
                         break
                 if loop.time() >= housekeeping_at:
                     housekeeping_at = loop.time() + HOUSEKEEPING_SECONDS
-                    await self._stream.trim()
+                    # Exact: approximate trimming frees whole nodes (100 entries) only,
+                    # so a quiet bot would keep its last questions (and tokens) for ever.
+                    await self._stream.trim(approximate=False)
                     await self._stream.forget_idle_consumers(idle_ms=FORGET_CONSUMERS_AFTER_MS)
                 outage.ok()
             except REDIS_ERRORS as exc:

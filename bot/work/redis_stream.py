@@ -176,7 +176,10 @@ class Stream:
         keys = [self.keys.stream, self._order_key(entry), self.keys.dead]
         seq = entry.job.seq if entry.job else 0
         args: list[EncodableT] = [GROUP, entry.entry_id, seq, cfg.order_ttl_seconds]
-        args += [self.consumer, entry.deliveries, cfg.dead_letter_max, entry.raw, reason]
+        # Kept for people to inspect: the job without its secrets (a token would outlive
+        # its use there); an unreadable entry is kept as it came.
+        kept = entry.job.without_secrets().model_dump_json() if entry.job else entry.raw
+        args += [self.consumer, entry.deliveries, cfg.dead_letter_max, kept, reason]
         return int(await self._dead(keys=keys, args=args)) == 1
 
     async def get_posted(self, job_id: str) -> str | None:
@@ -226,6 +229,7 @@ class Stream:
         Approximate trimming (the default) frees whole stream nodes only, which is much
         cheaper and may keep a few done entries a little longer.
         """
+        await self._trim_dead()
         groups = await self.client.xinfo_groups(self.keys.stream)
         group = _our_group(groups)
         if group is None or str(group["last-delivered-id"]) == "0-0":
@@ -237,6 +241,13 @@ class Stream:
             ms, seq = str(group["last-delivered-id"]).split("-")
             min_id = f"{ms}-{int(seq) + 1}"
         await self.client.xtrim(self.keys.stream, minid=min_id, approximate=approximate)
+
+    async def _trim_dead(self) -> None:
+        """Drop dead letters older than dead_letter_ttl_seconds, by the server's clock."""
+        seconds, micros = await self.client.time()
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        cutoff = now_ms - self._config.dead_letter_ttl_seconds * 1000
+        await self.client.xtrim(self.keys.dead, minid=f"{max(cutoff, 0)}-0", approximate=False)
 
     async def forget_idle_consumers(self, *, idle_ms: int) -> None:
         """Delete consumers (dead processes) that hold nothing and were idle for long."""
