@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import discord
@@ -49,6 +50,15 @@ def messageable(channel: object) -> discord.abc.Messageable | None:
     return channel if isinstance(channel, discord.abc.Messageable) else None
 
 
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Where "Ask Meibel" on a message finds its context (see InteractionWork)."""
+
+    before: int = 0
+    replied_to: int = 0
+    bot_id: int = 0
+
+
 class InteractionHandlers:
     """What each command and button does; the client's `meibel_buttons` is one of these."""
 
@@ -83,7 +93,18 @@ class InteractionHandlers:
             await self._private(interaction, texts.NO_TEXT_IN_MESSAGE)
             return
         header = texts.asked_about(interaction.user.id, message.jump_url, text)
-        flow = self._ask(interaction, text, header=header, files=message.attachments)
+        in_thread = isinstance(message.channel, discord.Thread)
+        ref = message.reference
+        context = Context(
+            before=message.id if in_thread else 0,
+            replied_to=ref.message_id or 0
+            if ref is not None and ref.channel_id == message.channel.id and not in_thread
+            else 0,
+            bot_id=interaction.client.user.id if interaction.client.user else 0,
+        )
+        flow = self._ask(
+            interaction, text, header=header, files=message.attachments, context=context
+        )
         await self._guarded(interaction, flow)
 
     async def new(self, interaction: Interaction) -> None:
@@ -100,7 +121,13 @@ class InteractionHandlers:
 
     # -- flows ------------------------------------------------------------------------
     async def _ask(
-        self, interaction: Interaction, text: str, *, header: str, files: Files = ()
+        self,
+        interaction: Interaction,
+        text: str,
+        *,
+        header: str,
+        files: Files = (),
+        context: Context | None = None,
     ) -> None:
         place = await self._admit(interaction)
         if place is None:
@@ -110,7 +137,15 @@ class InteractionHandlers:
         # question gets the hint right here, and no empty thread.
         open_thread = place.thread is None and bool(text.strip())
         key = place.key(None if place.thread else str(interaction.id))
-        job = self._job(interaction, key, text, open_thread=open_thread, header=header, files=files)
+        job = self._job(
+            interaction,
+            key,
+            text,
+            open_thread=open_thread,
+            header=header,
+            files=files,
+            context=context or Context(),
+        )
         if await self._queue(interaction, job):
             await self._acknowledge(interaction, job, self._defer(interaction))
 
@@ -161,7 +196,9 @@ class InteractionHandlers:
         open_thread: bool = False,
         header: str = "",
         files: Files = (),
+        context: Context | None = None,
     ) -> Job:
+        context = context or Context()
         work = InteractionWork(
             application_id=interaction.application_id,
             token=interaction.token,
@@ -173,6 +210,9 @@ class InteractionHandlers:
             header=header if open_thread else "",
             thread_name=thread_name(text) if open_thread else "",
             files=file_refs(files),
+            context_before=context.before,
+            replied_to=context.replied_to,
+            bot_id=context.bot_id,
         )
         question = to_question(
             key,

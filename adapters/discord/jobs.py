@@ -118,6 +118,12 @@ class InteractionWork(JobData):
     header: str = ""
     thread_name: str = ""
     files: tuple[FileRef, ...] = ()
+    # "Ask Meibel" on a message: the context is what came before it in its thread
+    # (`context_before`, its id), or its replied-to chain (`replied_to`); `bot_id` tells the
+    # bot's own messages (adapters.discord.history).
+    context_before: int = 0
+    replied_to: int = 0
+    bot_id: int = 0
 
 
 def job_id(guild_id: int | None, event_id: int) -> str:

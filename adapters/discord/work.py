@@ -189,6 +189,15 @@ class DiscordWork:
         self, job: Job, work: InteractionWork, journal: Journal, webhook: discord.Webhook
     ) -> None:
         question = job.question
+        if (work.context_before or work.replied_to) and journal.get(TURN) is None:
+            question = await with_context(
+                question,
+                self.rest.channel(work.channel_id),
+                before=work.context_before,
+                bot_id=work.bot_id,
+                limits=self.answerer.services.pipeline.config.context,
+                replied_to=work.replied_to,
+            )
         followup = FollowupTarget(webhook)
         channel = self.rest.channel(work.channel_id)
         targets: list[Target] = [followup, ChannelTarget(channel)]

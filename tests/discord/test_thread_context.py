@@ -6,6 +6,8 @@ the dev Meibel server records what the agent received.
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.context import CLOSE, HEADING, OPEN, ContextLimits
 from bot.devserver import DevServer
 from bot.identity import IdentityOptions
@@ -126,3 +128,24 @@ async def test_the_session_knows_who_asks_and_where_and_later_turns_name_their_a
     first, second = session.user_messages
     assert first == "what is our SLA?"
     assert second == f"{OPEN}\nAsked by Bob.\n{CLOSE}\n\nand for EU?"
+
+
+async def test_ask_meibel_on_a_message_in_a_thread_brings_what_came_before_it(
+    fake_discord: FakeDiscord, start_discord_bot: StartBot, meibel_server: DevServer
+) -> None:
+    await start_discord_bot()
+    w = fake_discord.world
+    thread_id = await peoples_thread(fake_discord)
+    await fake_discord.say("we moved to eu-west last week", user=w.alice, channel_id=thread_id)
+    target = await fake_discord.say(
+        "why are the builds slower since?", user=w.bob, channel_id=thread_id
+    )
+    await fake_discord.say("(after the question: not context)", user=w.bob, channel_id=thread_id)
+    await fake_discord.menu("Ask Meibel", user=w.alice, channel_id=thread_id, target=target)
+
+    async with asyncio.timeout(10):
+        await meibel_server.wait_for(lambda: any(s.turns for s in meibel_server.sessions.values()))
+    [session] = meibel_server.sessions.values()
+    [sent] = session.user_messages
+    assert context_of(sent) == ["[Alice]: we moved to eu-west last week"]
+    assert sent.endswith("\n\nwhy are the builds slower since?")
