@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from adapters import commands
+from adapters.feedback_command import register_feedback
 from adapters.launch import fail, platforms
 from bot.settings import SettingsError
 
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(sub)
     commands.register_run(sub)
     commands.register_dev_server(sub)
+    register_feedback(sub)
     return parser
 
 

@@ -28,6 +28,12 @@ class Metrics:
             ["platform", "kind"],
             registry=self.registry,
         )
+        self.feedback = Counter(
+            "meibel_bot_feedback",
+            "Feedback on answers, by verdict (up, down)",
+            ["platform", "verdict"],
+            registry=self.registry,
+        )
         self.errors = Counter(
             "meibel_bot_errors", "Failures by kind", ["platform", "kind"], registry=self.registry
         )

@@ -22,6 +22,7 @@ from bot.domain import (
     ThreadKey,
     Update,
 )
+from bot.feedback import remember_asked
 from bot.identity import IdentityOptions, initial_context
 from bot.meibel.client import FilePart
 from bot.meibel.errors import (
@@ -145,6 +146,7 @@ class Pipeline:
         self.metrics.questions.labels(question.platform).inc()
         answer = safe_answer(await self._ask(question, notes))
         self.metrics.answered(question.platform, answer)
+        await self._remember_asked(question, answer)
         return answer
 
     async def _ask(self, question: Question, notes: Notes | None) -> Answer:
@@ -188,6 +190,7 @@ class Pipeline:
             if isinstance(update, Final):
                 update = Final(safe_answer(update.answer))
                 self.metrics.answered(question.platform, update.answer)
+                await self._remember_asked(question, update.answer)
             elif isinstance(update, PartialText):
                 # What was shown is always the start of the safe final text (bot.safety).
                 update = PartialText(safe_prefix(update.text))
@@ -218,6 +221,21 @@ class Pipeline:
             yield Final(self._failure(exc, key))
         finally:
             self.metrics.in_flight.dec()
+
+    async def _remember_asked(self, question: Question, answer: Answer) -> None:
+        """Note the question under the answer's signal id, for feedback on it (bot.feedback)."""
+        if not (answer.ok and answer.signal_id):
+            return
+        try:
+            await remember_asked(
+                self.store,
+                question.thread_key.tenant,
+                answer.signal_id,
+                question.text,
+                ttl_seconds=self.config.session_ttl_seconds,
+            )
+        except StoreError as exc:
+            log.warning("could not note the question of %s: %s", answer.signal_id, exc)
 
     def _refusal(self, question: Question) -> Answer | None:
         text = question.text.strip()

@@ -12,7 +12,7 @@ from tests.terminal.tty import Tty, tty_env
 from tests.test_terminal import clean_env, run
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ["demo", "chat", "check", "slack", "discord", "run", "dev-server"]
+COMMANDS = ["demo", "chat", "check", "slack", "discord", "run", "dev-server", "feedback"]
 
 
 async def test_version_comes_from_the_installed_package(tmp_path: Path) -> None:

@@ -378,3 +378,22 @@ async def test_a_closed_sqlite_store_raises_store_error(tmp_path: Path) -> None:
     await store.aclose()
     with pytest.raises(StoreError):
         await store.get_value(T1, "x")
+
+
+async def test_a_log_keeps_its_entries_in_time_order_and_drops_the_old(store: Store) -> None:
+    now = time.time()
+    await store.append_log("feedback", '{"n": 2}', at=now - 10, keep_seconds=3600)
+    await store.append_log("feedback", '{"n": 1}', at=now - 20, keep_seconds=3600)
+    await store.append_log("feedback", "same|value", at=now - 5, keep_seconds=3600)
+    await store.append_log("feedback", "same|value", at=now - 5, keep_seconds=3600)
+    await store.append_log("other", "not this log", at=now, keep_seconds=3600)
+    entries = await store.read_log("feedback", since=now - 15)
+    assert [value for _, value in entries] == ['{"n": 2}', "same|value", "same|value"]
+    assert [at for at, _ in entries] == [now - 10, now - 5, now - 5]
+    # an entry older than keep_seconds goes when the next one is written
+    await store.append_log("feedback", "new", at=now, keep_seconds=8)
+    assert [value for _, value in await store.read_log("feedback", since=0)] == [
+        "same|value",
+        "same|value",
+        "new",
+    ]

@@ -1,19 +1,23 @@
-"""Button clicks: follow-ups, calls to action and "Try again" ask again; feedback is logged."""
+"""Button clicks: follow-ups, calls to action and "Try again" ask again; feedback is kept
+(bot.feedback) and counted."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from adapters.slack import texts
-from adapters.slack.inbound import Click, parse_click
+from adapters.slack.inbound import PLATFORM, Click, parse_click
 from adapters.slack.intake import LOOKUP_SECONDS
 from adapters.slack.jobs import click_job
 from adapters.slack.payloads import decode
+from bot import feedback
+from bot.domain import Tenant
 from bot.store.base import StoreError
 
 if TYPE_CHECKING:
@@ -85,6 +89,9 @@ class ClickHandler:
         if click is None:
             return
         verdict, signal_id = parse_feedback(click.value)
+        self.bot.background.spawn(
+            self._keep(click, verdict, signal_id), name=f"feedback:{click.click_id}"
+        )
         log.info(
             "feedback %s for signal_id=%s from %s in %s (thread %s)",
             verdict,
@@ -95,3 +102,31 @@ class ClickHandler:
         )
         whisper = self.bot.ephemeral(channel=click.channel, user=click.user, thread_ts=click.thread)
         self.bot.background.spawn(whisper(texts.FEEDBACK_THANKS), name=f"thanks:{click.click_id}")
+
+    async def _keep(self, click: Click, verdict: str, signal_id: str | None) -> None:
+        """Keep the feedback for the agent's owners (bot.feedback), and count it."""
+        bot = self.bot
+        bot.metrics.feedback.labels(PLATFORM, verdict).inc()
+        if not click.workspace:
+            return
+        tenant = Tenant(PLATFORM, click.workspace)
+        try:
+            question = await feedback.asked(bot.store, tenant, signal_id) if signal_id else ""
+            await feedback.record(
+                bot.store,
+                feedback.Feedback(
+                    at=time.time(),
+                    platform=PLATFORM,
+                    workspace=click.workspace,
+                    channel=click.channel,
+                    thread=click.thread,
+                    verdict=verdict,
+                    signal_id=signal_id or "",
+                    link=click.thread_link,
+                    question=question,
+                    answer=feedback.excerpt(click.message_text),
+                    user=click.user if bot.identity.options.share else "",
+                ),
+            )
+        except StoreError as exc:
+            log.warning("could not keep feedback on %s: %s", signal_id, exc)

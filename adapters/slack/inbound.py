@@ -305,6 +305,18 @@ class Click:
     action_ts: str
     user_team: str | None = None
     response_url: str | None = None
+    workspace: str | None = None
+    team_domain: str | None = None  # for links to the thread
+    message_text: str = ""  # the clicked message's text (its notification fallback)
+
+    @property
+    def thread_link(self) -> str:
+        """A link to the clicked message in its thread (empty without the team's domain)."""
+        if not self.team_domain:
+            return ""
+        link = f"https://{self.team_domain}.slack.com/archives/{self.channel}/p"
+        link += self.message_ts.replace(".", "")
+        return f"{link}?thread_ts={self.thread}&cid={self.channel}"
 
     @property
     def click_id(self) -> str:
@@ -348,6 +360,9 @@ def parse_click(body: dict[str, Any]) -> Click | None:
         action_ts=str(action.get("action_ts") or message_ts),
         user_team=_team_of(clicker.get("team_id"), extract_team_id(body)),
         response_url=_text(body.get("response_url")),
+        workspace=workspace_of(body),
+        team_domain=_text(_dict(body, "team").get("domain")),
+        message_text=str(message.get("text") or ""),
     )
 
 

@@ -66,6 +66,14 @@ class Store(Protocol):
         counter costs one key (or row) and one round trip, and expires with its window.
         """
 
+    # -- append-only logs (feedback, ...) ---------------------------------------------
+    async def append_log(self, name: str, value: str, *, at: float, keep_seconds: int) -> None:
+        """Add `value` at time `at` to the log `name`; entries older than `keep_seconds`
+        go. A log is global (records name their tenant themselves)."""
+
+    async def read_log(self, name: str, *, since: float) -> list[tuple[float, str]]:
+        """The log's entries at or after `since`, oldest first, as (at, value)."""
+
     # -- life cycle -------------------------------------------------------------------
     async def ping(self) -> None:
         """Raise StoreError when the store cannot be used."""

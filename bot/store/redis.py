@@ -11,6 +11,7 @@ import functools
 import json
 import math
 import re
+import time
 import uuid
 from collections.abc import Awaitable
 from typing import Any, TypeVar
@@ -197,6 +198,9 @@ class RedisStore:
     def event_key(self, tenant: Tenant, event_id: str) -> str:
         return f"{self.tenant_prefix(tenant)}:event:{_escape(event_id)}"
 
+    def log_key(self, name: str) -> str:
+        return f"{self._prefix}:log:{_escape(name)}"
+
     def value_key(self, tenant: Tenant, name: str) -> str:
         return f"{self.tenant_prefix(tenant)}:value:{_escape(name)}"
 
@@ -271,6 +275,23 @@ class RedisStore:
         return int(await self._run("hit", self._hit(keys=[key], args=[ms])))
 
     # -- life cycle -------------------------------------------------------------------
+    # -- append-only logs: a sorted set by time; members carry a unique head ----------
+    async def append_log(self, name: str, value: str, *, at: float, keep_seconds: int) -> None:
+        keep = _positive(keep_seconds)
+        key = self.log_key(name)
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, "-inf", f"({time.time() - keep}")
+            pipe.zadd(key, {f"{uuid.uuid4().hex}|{value}": at})
+            await self._run("append_log", pipe.execute())
+
+    async def read_log(self, name: str, *, since: float) -> list[tuple[float, str]]:
+        raw = await self._run(
+            "read_log",
+            self._client.zrangebyscore(self.log_key(name), since, "+inf", withscores=True),
+        )
+        entries: list[Any] = list(raw)
+        return [(float(score), str(member).split("|", 1)[1]) for member, score in entries]
+
     async def ping(self) -> None:
         await self._run("ping", self._client.ping())
 

@@ -49,6 +49,10 @@ _SCHEMA = (
         tenant TEXT NOT NULL, name TEXT NOT NULL, count INTEGER NOT NULL,
         expires_at REAL NOT NULL,
         PRIMARY KEY (tenant, name)) WITHOUT ROWID""",
+    # Added later too: append-only logs (feedback), kept by age.
+    """CREATE TABLE IF NOT EXISTS logs (
+        name TEXT NOT NULL, at REAL NOT NULL, value TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS logs_at ON logs (name, at)",
     *(f"CREATE INDEX IF NOT EXISTS {t}_expiry ON {t} (expires_at)" for t in TABLES),
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
@@ -258,6 +262,26 @@ class SqliteStore:
             return int(row[0])
 
         return await self._write("hit", run)
+
+    # -- append-only logs -------------------------------------------------------------
+    async def append_log(self, name: str, value: str, *, at: float, keep_seconds: int) -> None:
+        keep = _positive(keep_seconds)
+
+        def run(conn: sqlite3.Connection, now: float) -> None:
+            conn.execute("DELETE FROM logs WHERE name = ? AND at < ?", (name, now - keep))
+            conn.execute("INSERT INTO logs (name, at, value) VALUES (?, ?, ?)", (name, at, value))
+
+        await self._write("append_log", run)
+
+    async def read_log(self, name: str, *, since: float) -> list[tuple[float, str]]:
+        def run(conn: sqlite3.Connection) -> list[tuple[float, str]]:
+            rows = conn.execute(
+                "SELECT at, value FROM logs WHERE name = ? AND at >= ? ORDER BY at, rowid",
+                (name, since),
+            ).fetchall()
+            return [(float(at), str(value)) for at, value in rows]
+
+        return await self._call("read_log", run)
 
     # -- life cycle -------------------------------------------------------------------
     async def ping(self) -> None:
