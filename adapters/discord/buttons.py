@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 HANDLER_ATTRIBUTE = "meibel_buttons"
 FOLLOW_UP_PREFIX = "meibel:fu:"
 ACTION_PREFIX = "meibel:act:"
+FEEDBACK_PREFIX = "meibel:fb:"
+VERDICTS = {"up": "positive", "down": "negative"}
+_SIGNAL = r"[A-Za-z0-9_.:-]{1,80}"
 KEY_MAX_LENGTH = 100 - len(ACTION_PREFIX)
 _KEY = rf"[A-Za-z0-9_-]{{1,{KEY_MAX_LENGTH}}}"
 UNAVAILABLE = "This button is not available right now."
@@ -40,6 +43,10 @@ class ButtonHandler(Protocol):
     async def on_follow_up(self, interaction: discord.Interaction, key: str) -> None: ...
 
     async def on_action(self, interaction: discord.Interaction, key: str) -> None: ...
+
+    async def on_feedback(
+        self, interaction: discord.Interaction, verdict: str, signal_id: str
+    ) -> None: ...
 
 
 def is_valid_key(key: str) -> bool:
@@ -102,9 +109,51 @@ class ActionButton(
         await _dispatch(interaction, kind="action", key=self.key, call=_action(self.key))
 
 
+class FeedbackButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=rf"{FEEDBACK_PREFIX}(?P<verdict>up|down):(?P<signal>{_SIGNAL})",
+):
+    """Thumbs up or down on an answer, by its signal id (kept by bot.feedback)."""
+
+    def __init__(self, verdict: str, signal_id: str, *, row: int | None = None) -> None:
+        if verdict not in VERDICTS or not is_valid_signal(signal_id):
+            raise ValueError(f"bad feedback button {verdict!r} {signal_id!r}")
+        button: discord.ui.Button[discord.ui.View] = discord.ui.Button(
+            style=discord.ButtonStyle.secondary,
+            emoji="👍" if verdict == "up" else "👎",
+            label="Helpful" if verdict == "up" else "Not helpful",
+            custom_id=f"{FEEDBACK_PREFIX}{verdict}:{signal_id}",
+        )
+        super().__init__(button, row=row)
+        self.verdict, self.signal_id = verdict, signal_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> FeedbackButton:
+        return cls(match["verdict"], match["signal"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        verdict, signal_id = VERDICTS[self.verdict], self.signal_id
+        await _dispatch(
+            interaction,
+            kind="feedback",
+            key=signal_id,
+            call=lambda handler, i: handler.on_feedback(i, verdict, signal_id),
+        )
+
+
+def is_valid_signal(signal_id: str) -> bool:
+    return re.fullmatch(_SIGNAL, signal_id) is not None
+
+
 def register_buttons(client: discord.Client) -> None:
     """Make the client route clicks on these buttons, whichever message carries them."""
-    client.add_dynamic_items(FollowUpButton, ActionButton)
+    client.add_dynamic_items(FollowUpButton, ActionButton, FeedbackButton)
 
 
 def handler_of(client: discord.Client) -> ButtonHandler | None:

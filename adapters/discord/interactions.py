@@ -9,6 +9,7 @@ webhook. A second delivery of the same interaction is the same job: queued once.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from adapters.discord.acks import Ack
 from adapters.discord.answering import Answerer
 from adapters.discord.delivery import NO_PINGS
 from adapters.discord.inbound import (
+    DM_WORKSPACE,
+    PLATFORM,
     Place,
     asker_of,
     interaction_event_id,
@@ -34,8 +37,8 @@ from adapters.discord.jobs import INTERACTION_JOB, InteractionWork, file_refs, j
 from adapters.discord.payloads import load_button
 from adapters.discord.places import resolve_place
 from adapters.discord.question_files import question_text
-from bot import replies
-from bot.domain import ThreadKey
+from bot import feedback, replies
+from bot.domain import Tenant, ThreadKey
 from bot.store.base import StoreError
 from bot.work import Job
 
@@ -118,6 +121,41 @@ class InteractionHandlers:
     async def on_action(self, interaction: Interaction, key: str) -> None:
         """A call-to-action button: ask the agent to do it, in the answer's thread."""
         await self._guarded(interaction, self._click(interaction, key))
+
+    async def on_feedback(self, interaction: Interaction, verdict: str, signal_id: str) -> None:
+        """Thumbs up or down: kept for the agent's owners (bot.feedback), then thanked
+        privately (the store's own timeouts bound the wait)."""
+        pipeline = self.answerer.services.pipeline
+        pipeline.metrics.feedback.labels(PLATFORM, verdict).inc()
+        workspace = str(interaction.guild_id) if interaction.guild_id else DM_WORKSPACE
+        message = interaction.message
+        shown = ""
+        if message is not None:
+            shown = message.content or " ".join(e.description or "" for e in message.embeds)
+        channel = interaction.channel_id or 0
+        thread = getattr(interaction.channel, "id", channel)
+        store = self.answerer.services.store
+        try:
+            question = await feedback.asked(store, Tenant(PLATFORM, workspace), signal_id)
+            await feedback.record(
+                store,
+                feedback.Feedback(
+                    at=time.time(),
+                    platform=PLATFORM,
+                    workspace=workspace,
+                    channel=str(channel),
+                    thread=str(thread),
+                    verdict=verdict,
+                    signal_id=signal_id,
+                    link=message.jump_url if message is not None else "",
+                    question=question,
+                    answer=feedback.excerpt(shown),
+                    user=str(interaction.user.id) if pipeline.config.identity.share else "",
+                ),
+            )
+        except StoreError as exc:
+            log.warning("could not keep feedback on %s: %s", signal_id, exc)
+        await self._private(interaction, texts.FEEDBACK_THANKS)
 
     # -- flows ------------------------------------------------------------------------
     async def _ask(

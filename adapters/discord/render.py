@@ -16,7 +16,13 @@ import discord
 
 from adapters.discord import text as fmt
 from adapters.discord.attachments import Attachments, attachments
-from adapters.discord.buttons import ActionButton, FollowUpButton, is_valid_key
+from adapters.discord.buttons import (
+    ActionButton,
+    FeedbackButton,
+    FollowUpButton,
+    is_valid_key,
+    is_valid_signal,
+)
 from adapters.discord.split import split_text
 from bot.domain import Answer, CallToAction, Source
 from bot.replies import SESSION_RESTARTED
@@ -160,6 +166,14 @@ class _Buttons:
     def __init__(self, answer: Answer, keys: ButtonKeys) -> None:
         self.follow_ups: list[discord.ui.Item[Any]] = []
         self.actions: list[discord.ui.Item[Any]] = []
+        # Thumbs up/down on a real answer take the last row of their own.
+        signal = answer.signal_id if answer.ok else None
+        self.feedback: list[discord.ui.Item[Any]] = (
+            [FeedbackButton("up", signal), FeedbackButton("down", signal)]
+            if signal and is_valid_signal(signal)
+            else []
+        )
+        self.rows = ROWS - (1 if self.feedback else 0)
         self.overflow_lines: list[str] = []
         seen: set[str] = set()  # Discord refuses a message with a custom_id twice
         unbuttoned: list[str] = []
@@ -183,12 +197,12 @@ class _Buttons:
     def _room(self, *, answer: Answer) -> bool:
         """Room for one more follow-up, leaving a row to the calls to action (if any)."""
         reserved = min(len(answer.actions), BUTTONS_PER_ROW)
-        return len(self.follow_ups) < ROWS * BUTTONS_PER_ROW - reserved
+        return len(self.follow_ups) < self.rows * BUTTONS_PER_ROW - reserved
 
     def _add_action(self, action: CallToAction, key: str | None, seen: set[str]) -> None:
         label = _label(action.label) or _label(action.action) or "Open"
         url = fmt.safe_url(action.url)
-        full = len(self.follow_ups) + len(self.actions) >= ROWS * BUTTONS_PER_ROW
+        full = len(self.follow_ups) + len(self.actions) >= self.rows * BUTTONS_PER_ROW
         if url is not None and len(url) <= LINK_URL_LIMIT and not full:
             self.actions.append(discord.ui.Button(label=label, url=url))
         elif key is not None and is_valid_key(key) and not full:
@@ -205,17 +219,22 @@ class _Buttons:
         """Follow-ups one per row when that fits (long questions read best stacked), calls
         to action packed into the rows after them; else everything packed in order."""
         items = self.follow_ups + self.actions
-        if not items:
+        if not items and not self.feedback:
             return None
         action_rows = -(-len(self.actions) // BUTTONS_PER_ROW)
-        stacked = len(self.follow_ups) + action_rows <= ROWS
+        stacked = len(self.follow_ups) + action_rows <= self.rows
         view = discord.ui.View(timeout=None)
+        last = -1
         for index, item in enumerate(items):
             if stacked:
                 after = index - len(self.follow_ups)
                 item.row = index if after < 0 else len(self.follow_ups) + after // BUTTONS_PER_ROW
             else:
                 item.row = index // BUTTONS_PER_ROW
+            last = max(last, item.row)
+            view.add_item(item)
+        for item in self.feedback:
+            item.row = last + 1
             view.add_item(item)
         return view
 

@@ -47,6 +47,9 @@ INTERNAL = (
 )
 
 
+FEEDBACK_THANKS = "Thanks for the feedback! It helps improve the agent's answers."
+
+
 def asked_by(user_id: int, question: str, *, limit: int = 2000) -> str:
     """The public line that shows who asked what (a mention that pings no one)."""
     return _quoted(f"<@{user_id}> asked:", question, limit=limit)

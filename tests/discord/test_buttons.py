@@ -52,6 +52,11 @@ class Recorder:
     async def on_action(self, interaction: discord.Interaction, key: str) -> None:
         await self._record("action", interaction, key)
 
+    async def on_feedback(
+        self, interaction: discord.Interaction, verdict: str, signal_id: str
+    ) -> None:
+        await self._record(f"feedback {verdict}", interaction, signal_id)
+
     async def _record(self, kind: str, interaction: discord.Interaction, key: str) -> None:
         self.calls.append((kind, key, interaction.user.id))
         self.clicked.set()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 from adapters.discord import texts
+from bot import feedback
 from bot.devserver import DevServer
+from bot.store.redis import RedisStore
+from tests.discord.fakes.payloads import EPHEMERAL
 from tests.discord.fakes.server import FakeDiscord
 from tests.discord.helpers import (
     ACTION,
@@ -99,3 +104,37 @@ async def test_a_button_whose_data_expired_gets_a_private_explanation(
     payload = await fake_discord.click(stale, user=w.alice, message=old)
     assert await private_reply(fake_discord, payload) == texts.BUTTON_EXPIRED
     assert session_with(meibel_server, QUESTION).user_messages == [QUESTION]
+
+
+async def test_a_thumbs_down_is_thanked_privately_and_kept_for_the_agents_owners(
+    fake_discord: FakeDiscord,
+    start_discord_bot: StartBot,
+    meibel_server: DevServer,
+    redis_store: RedisStore,
+) -> None:
+    bot = await start_discord_bot()
+    w = fake_discord.world
+    thread_id, message = await answered_thread(fake_discord)
+    [down] = custom_ids(message, "meibel:fb:down:")
+    signal_id = down.removeprefix("meibel:fb:down:")
+    assert signal_id.startswith("sig_")
+    assert [b["label"] for b in buttons(message)][-2:] == ["Helpful", "Not helpful"]
+
+    payload = await fake_discord.click(down, user=w.bob, message=message)
+    [thanks] = await interaction_replies(fake_discord, payload)
+    assert "Thanks for the feedback" in text_of(thanks)
+    assert int(thanks.json["data"]["flags"]) & EPHEMERAL
+
+    # kept before the thanks is sent: once Bob sees the thanks, the record is there
+    [row] = await feedback.since(redis_store, seconds=60, now=time.time())
+    assert (row.verdict, row.signal_id, row.question) == ("negative", signal_id, QUESTION)
+    assert QUESTION in row.answer
+    assert row.link.endswith(f"/{thread_id}/{message['id']}")
+    assert row.user == ""  # identity sharing is off in these tests
+    metrics = bot.process.services.pipeline.metrics.registry
+    assert (
+        metrics.get_sample_value(
+            "meibel_bot_feedback_total", {"platform": "discord", "verdict": "negative"}
+        )
+        == 1
+    )
