@@ -12,8 +12,8 @@ from adapters.launch import fail, settings_or_exit
 from bot import feedback
 from bot.store import StoreError, open_store
 
-FEEDBACK_HELP = """Write the feedback people gave on answers (thumbs up or down on Slack) as
-CSV on standard output: when, where, the verdict, the answer's signal_id, a link to the
+FEEDBACK_HELP = """Write the feedback people gave on answers (thumbs up or down, on Slack and
+Discord) as CSV on standard output: when, where, the verdict, the answer's signal_id, a link to the
 thread, excerpts of the question and the answer, and who (unless SHARE_IDENTITY is off).
 Feedback is kept for 90 days.
 
