@@ -32,6 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import texts
 from adapters.slack.background import Background
 from adapters.slack.clicks import ClickHandler
+from adapters.slack.comments import COMMENT_ACTION, COMMENT_VIEW, Comments
 from adapters.slack.downloads import Downloader
 from adapters.slack.fleet import FleetOptions
 from adapters.slack.history import ThreadHistory
@@ -186,6 +187,7 @@ class SlackBot:
             names=self.identity,
         )
         self.clicks = ClickHandler(bot=self)
+        self.comments = Comments(bot=self)
         self.app = AsyncApp(
             client=self.client,
             signing_secret=settings.signing_secret,
@@ -213,6 +215,8 @@ class SlackBot:
             app.action(re.compile(rf"^{re.escape(prefix)}(:|$)"))(self.clicks.on_ask_button)
         app.action(re.compile(rf"^{re.escape(FEEDBACK_ACTION)}(:|$)"))(self.clicks.on_feedback)
         app.action(re.compile(rf"^{re.escape(LINK_ACTION)}(:|$)"))(self.on_link)
+        app.action(COMMENT_ACTION)(self.comments.on_button)
+        app.view(COMMENT_VIEW)(self.comments.on_submit)
 
     # -- events --------------------------------------------------------------------------
     async def on_mention(

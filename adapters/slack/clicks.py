@@ -12,6 +12,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from adapters.slack import texts
+from adapters.slack.comments import thanks_blocks
 from adapters.slack.inbound import PLATFORM, Click, parse_click
 from adapters.slack.intake import LOOKUP_SECONDS
 from adapters.slack.jobs import click_job
@@ -100,8 +101,18 @@ class ClickHandler:
             click.channel,
             click.thread,
         )
-        whisper = self.bot.ephemeral(channel=click.channel, user=click.user, thread_ts=click.thread)
-        self.bot.background.spawn(whisper(texts.FEEDBACK_THANKS), name=f"thanks:{click.click_id}")
+        thanks = self.bot.client.chat_postEphemeral(
+            channel=click.channel,
+            user=click.user,
+            thread_ts=click.thread,
+            text=texts.FEEDBACK_THANKS,
+            blocks=thanks_blocks(click, verdict, signal_id),
+        )
+
+        async def thank() -> None:
+            await self.bot.responder.call_quietly("chat.postEphemeral", thanks)
+
+        self.bot.background.spawn(thank(), name=f"thanks:{click.click_id}")
 
     async def _keep(self, click: Click, verdict: str, signal_id: str | None) -> None:
         """Keep the feedback for the agent's owners (bot.feedback), and count it."""

@@ -17,6 +17,8 @@ CHANNEL_NOT_ALLOWED = (
     "an admin has enabled for me."
 )
 BUTTON_EXPIRED = "This button has expired. Please ask your question again."
+ADD_COMMENT = "Add a comment"
+COMMENT_LABEL = "What was right or wrong with this answer? (The agent's owners read this.)"
 FEEDBACK_THANKS = "Thanks for the feedback! It helps improve the agent's answers."
 POST_FAILED = (
     "I have an answer, but Slack would not let me post it here. "

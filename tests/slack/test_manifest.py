@@ -16,6 +16,7 @@ MANIFEST = Path(__file__).resolve().parents[2] / "docs" / "slack-manifest.yaml"
 # The scope each Web API method the bot calls needs (Slack's method reference).
 METHOD_SCOPES = {
     "auth.test": None,
+    "views.open": None,  # the feedback comment modal
     "chat.postMessage": "chat:write",
     "chat.postEphemeral": "chat:write",
     "chat.update": "chat:write",
