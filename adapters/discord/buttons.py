@@ -29,6 +29,7 @@ HANDLER_ATTRIBUTE = "meibel_buttons"
 FOLLOW_UP_PREFIX = "meibel:fu:"
 ACTION_PREFIX = "meibel:act:"
 FEEDBACK_PREFIX = "meibel:fb:"
+COMMENT_PREFIX = "meibel:fbc:"
 VERDICTS = {"up": "positive", "down": "negative"}
 _SIGNAL = r"[A-Za-z0-9_.:-]{1,80}"
 KEY_MAX_LENGTH = 100 - len(ACTION_PREFIX)
@@ -45,6 +46,10 @@ class ButtonHandler(Protocol):
     async def on_action(self, interaction: discord.Interaction, key: str) -> None: ...
 
     async def on_feedback(
+        self, interaction: discord.Interaction, verdict: str, signal_id: str
+    ) -> None: ...
+
+    async def on_comment(
         self, interaction: discord.Interaction, verdict: str, signal_id: str
     ) -> None: ...
 
@@ -147,13 +152,50 @@ class FeedbackButton(
         )
 
 
+class CommentButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=rf"{COMMENT_PREFIX}(?P<verdict>up|down):(?P<signal>{_SIGNAL})",
+):
+    """ "Add a comment" under the thanks for feedback: opens a modal."""
+
+    def __init__(self, verdict: str, signal_id: str, *, row: int | None = None) -> None:
+        if verdict not in VERDICTS or not is_valid_signal(signal_id):
+            raise ValueError(f"bad comment button {verdict!r} {signal_id!r}")
+        button: discord.ui.Button[discord.ui.View] = discord.ui.Button(
+            style=discord.ButtonStyle.secondary,
+            label="Add a comment",
+            custom_id=f"{COMMENT_PREFIX}{verdict}:{signal_id}",
+        )
+        super().__init__(button, row=row)
+        self.verdict, self.signal_id = verdict, signal_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> CommentButton:
+        return cls(match["verdict"], match["signal"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        verdict, signal_id = VERDICTS[self.verdict], self.signal_id
+        await _dispatch(
+            interaction,
+            kind="comment",
+            key=signal_id,
+            call=lambda handler, i: handler.on_comment(i, verdict, signal_id),
+        )
+
+
 def is_valid_signal(signal_id: str) -> bool:
     return re.fullmatch(_SIGNAL, signal_id) is not None
 
 
 def register_buttons(client: discord.Client) -> None:
     """Make the client route clicks on these buttons, whichever message carries them."""
-    client.add_dynamic_items(FollowUpButton, ActionButton, FeedbackButton)
+    client.add_dynamic_items(FollowUpButton, ActionButton, FeedbackButton, CommentButton)
 
 
 def handler_of(client: discord.Client) -> ButtonHandler | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from adapters.discord import texts
 from adapters.discord.access import AllowList
 from adapters.discord.acks import Ack
 from adapters.discord.answering import Answerer
+from adapters.discord.buttons import CommentButton
 from adapters.discord.delivery import NO_PINGS
 from adapters.discord.inbound import (
     DM_WORKSPACE,
@@ -51,6 +52,23 @@ ALREADY_ACKNOWLEDGED = 40060  # a second delivery of an interaction we answered
 
 def messageable(channel: object) -> discord.abc.Messageable | None:
     return channel if isinstance(channel, discord.abc.Messageable) else None
+
+
+class CommentModal(discord.ui.Modal, title="Your feedback"):
+    """One text box; what is submitted goes to `keep`."""
+
+    comment: discord.ui.TextInput[discord.ui.Modal] = discord.ui.TextInput(
+        label="What was right or wrong with this answer?",
+        style=discord.TextStyle.paragraph,
+        max_length=2000,
+    )
+
+    def __init__(self, keep: Callable[[Interaction, str], Awaitable[None]]) -> None:
+        super().__init__(timeout=15 * 60)
+        self.keep = keep
+
+    async def on_submit(self, interaction: Interaction) -> None:
+        await self.keep(interaction, str(self.comment.value).strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,19 +142,57 @@ class InteractionHandlers:
 
     async def on_feedback(self, interaction: Interaction, verdict: str, signal_id: str) -> None:
         """Thumbs up or down: kept for the agent's owners (bot.feedback), then thanked
-        privately (the store's own timeouts bound the wait)."""
-        pipeline = self.answerer.services.pipeline
-        pipeline.metrics.feedback.labels(PLATFORM, verdict).inc()
-        workspace = str(interaction.guild_id) if interaction.guild_id else DM_WORKSPACE
+        privately, with "Add a comment" (the store's own timeouts bound the wait)."""
+        self.answerer.services.pipeline.metrics.feedback.labels(PLATFORM, verdict).inc()
         message = interaction.message
         shown = ""
         if message is not None:
             shown = message.content or " ".join(e.description or "" for e in message.embeds)
+        await self._keep_feedback(
+            interaction,
+            verdict,
+            signal_id,
+            link=message.jump_url if message is not None else "",
+            answer=shown,
+            ask_question=True,
+        )
+        view = discord.ui.View(timeout=None)
+        view.add_item(CommentButton("up" if verdict == "positive" else "down", signal_id))
+        try:
+            await interaction.response.send_message(
+                texts.FEEDBACK_THANKS, view=view, ephemeral=True, allowed_mentions=NO_PINGS
+            )
+        except discord.HTTPException as exc:
+            log.warning("could not thank for feedback (status %s)", exc.status)
+
+    async def on_comment(self, interaction: Interaction, verdict: str, signal_id: str) -> None:
+        """ "Add a comment": a modal; what is written is kept beside the verdict."""
+
+        async def keep(submitted: Interaction, comment: str) -> None:
+            await self._keep_feedback(submitted, verdict, signal_id, comment=comment)
+            await self._private(submitted, texts.COMMENT_THANKS)
+
+        await interaction.response.send_modal(CommentModal(keep))
+
+    async def _keep_feedback(
+        self,
+        interaction: Interaction,
+        verdict: str,
+        signal_id: str,
+        *,
+        link: str = "",
+        answer: str = "",
+        comment: str = "",
+        ask_question: bool = False,
+    ) -> None:
+        workspace = str(interaction.guild_id) if interaction.guild_id else DM_WORKSPACE
         channel = interaction.channel_id or 0
         thread = getattr(interaction.channel, "id", channel)
         store = self.answerer.services.store
+        share = self.answerer.services.pipeline.config.identity.share
         try:
-            question = await feedback.asked(store, Tenant(PLATFORM, workspace), signal_id)
+            tenant = Tenant(PLATFORM, workspace)
+            question = await feedback.asked(store, tenant, signal_id) if ask_question else ""
             await feedback.record(
                 store,
                 feedback.Feedback(
@@ -147,15 +203,15 @@ class InteractionHandlers:
                     thread=str(thread),
                     verdict=verdict,
                     signal_id=signal_id,
-                    link=message.jump_url if message is not None else "",
+                    link=link,
                     question=question,
-                    answer=feedback.excerpt(shown),
-                    user=str(interaction.user.id) if pipeline.config.identity.share else "",
+                    answer=feedback.excerpt(answer),
+                    user=str(interaction.user.id) if share else "",
+                    comment=comment,
                 ),
             )
         except StoreError as exc:
             log.warning("could not keep feedback on %s: %s", signal_id, exc)
-        await self._private(interaction, texts.FEEDBACK_THANKS)
 
     # -- flows ------------------------------------------------------------------------
     async def _ask(

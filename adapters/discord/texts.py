@@ -47,6 +47,7 @@ INTERNAL = (
 )
 
 
+COMMENT_THANKS = "Thanks, your comment reaches the agent's owners."
 FEEDBACK_THANKS = "Thanks for the feedback! It helps improve the agent's answers."
 
 

@@ -57,6 +57,11 @@ class Recorder:
     ) -> None:
         await self._record(f"feedback {verdict}", interaction, signal_id)
 
+    async def on_comment(
+        self, interaction: discord.Interaction, verdict: str, signal_id: str
+    ) -> None:
+        await self._record(f"comment {verdict}", interaction, signal_id)
+
     async def _record(self, kind: str, interaction: discord.Interaction, key: str) -> None:
         self.calls.append((kind, key, interaction.user.id))
         self.clicked.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from adapters.discord import texts
@@ -138,3 +139,54 @@ async def test_a_thumbs_down_is_thanked_privately_and_kept_for_the_agents_owners
         )
         == 1
     )
+
+
+async def test_a_comment_added_to_feedback_is_kept_beside_it(
+    fake_discord: FakeDiscord, start_discord_bot: StartBot, redis_store: RedisStore
+) -> None:
+    bot = await start_discord_bot()
+    w = fake_discord.world
+    thread_id, message = await answered_thread(fake_discord)
+    [up] = custom_ids(message, "meibel:fb:up:")
+    payload = await fake_discord.click(up, user=w.bob, message=message)
+    [thanks] = await interaction_replies(fake_discord, payload)
+    thanked = thanks.message_payload or {}
+    [add] = custom_ids(thanked, "meibel:fbc:up:")
+    assert [b["label"] for b in buttons(thanked)] == ["Add a comment"]
+
+    [shown] = [m for m in fake_discord.messages.values() if add in str(m["components"])]
+    payload = await fake_discord.click(add, user=w.bob, message=fake_discord._public(shown))
+    [opened] = await fake_discord.recorder.wait_for(
+        lambda c: payload["token"] in c.path and (c.json or {}).get("type") == 9
+    )
+    modal = opened.json["data"]
+
+    # Discord shows the modal once the bot's response is back; the bot keeps the modal
+    # to route its submission when that response returns (as a person could not submit
+    # it earlier, wait for that)
+    async with asyncio.timeout(10):  # polled, like Harness.settle: nothing else signals it
+        while True:
+            if modal["custom_id"] in bot.client._connection._view_store._modals:
+                break
+            await asyncio.sleep(0.01)
+    [[text_box]] = [row["components"] for row in modal["components"]]
+    await fake_discord.interact(
+        5,
+        {
+            "custom_id": modal["custom_id"],
+            "components": [
+                {"type": 1, "components": [
+                    {"type": 4, "custom_id": text_box["custom_id"],
+                     "value": "Right, but cite the refund policy"}]}
+            ],
+        },
+        user=w.bob,
+        channel_id=thread_id,
+    )  # fmt: skip
+    await fake_discord.recorder.wait_for(
+        lambda c: "Thanks, your comment" in str(c.message_payload or {})
+    )
+    verdict, comment = await feedback.since(redis_store, seconds=60, now=time.time())
+    assert (verdict.verdict, comment.verdict) == ("positive", "positive")
+    assert comment.signal_id == verdict.signal_id == up.removeprefix("meibel:fb:up:")
+    assert comment.comment == "Right, but cite the refund policy"
