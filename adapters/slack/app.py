@@ -36,6 +36,7 @@ from adapters.slack.comments import COMMENT_ACTION, COMMENT_VIEW, Comments
 from adapters.slack.downloads import Downloader
 from adapters.slack.fleet import FleetOptions
 from adapters.slack.history import ThreadHistory
+from adapters.slack.home import Home
 from adapters.slack.identity import SlackIdentity
 from adapters.slack.inbound import (
     Post,
@@ -188,6 +189,7 @@ class SlackBot:
         )
         self.clicks = ClickHandler(bot=self)
         self.comments = Comments(bot=self)
+        self.home = Home(bot=self)
         self.app = AsyncApp(
             client=self.client,
             signing_secret=settings.signing_secret,
@@ -208,6 +210,7 @@ class SlackBot:
         assistant.thread_context_changed(self.on_ignored)
         app.assistant(assistant)
         app.event("app_mention")(self.on_mention)
+        app.event("app_home_opened")(self.home.on_opened)
         app.event("message")(self.on_message)
         app.command(ASK_COMMAND)(self.on_ask)
         app.shortcut(MESSAGE_SHORTCUT)(self.on_message_shortcut)
@@ -414,9 +417,11 @@ class SlackBot:
         except TRANSPORT_ERRORS as exc:
             log.warning("auth.test failed: %s", type(exc).__name__)
             return
-        team = response.get("team")
+        team, url = response.get("team"), response.get("url")
         if isinstance(team, str) and team:
             self.identity.workspace_name = team
+        if isinstance(url, str) and url.startswith("https://"):
+            self.identity.workspace_url = url
         user = response.get("user_id")
         if isinstance(user, str) and user and not self.responder.bot_user:
             self.responder.bot_user = user

@@ -33,6 +33,7 @@ class SlackIdentity:
         self.client = client
         self.options = options
         self.workspace_name: str | None = None  # from auth.test, set by the app
+        self.workspace_url: str | None = None  # likewise: links to threads (App Home)
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
 
     async def fill(self, question: Question) -> Question:

@@ -16,6 +16,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from adapters.deadline import answer_in_time
 from adapters.slack import texts
+from adapters.slack.home import note_question
 from adapters.slack.inbound import reply_to
 from adapters.slack.jobs import ASK, CLICK, POST, ClickWork, PostWork
 from adapters.slack.journal import ASKED, Journal
@@ -96,7 +97,7 @@ class SlackWork:
         answer = await bot.responder.respond(
             question, progress=progress, whisper=whisper, files=work.files, journal=journal
         )
-        _log_answered(job, answer)
+        await self._answered(job, question, answer)
 
     async def answer_ask(self, job: Job, journal: Journal) -> None:
         """`/ask`: "<@user> asked: ..." as a new message, then the answer in its thread."""
@@ -125,7 +126,7 @@ class SlackWork:
         answer = await bot.responder.respond(
             question, progress=Progress(react_to=ts), whisper=whisper, journal=journal
         )
-        _log_answered(job, answer)
+        await self._answered(job, question, answer)
 
     async def answer_click(self, job: Job, journal: Journal) -> None:
         """A follow-up, call to action or "Try again": asked in the clicked message's
@@ -159,7 +160,20 @@ class SlackWork:
         answer = await bot.responder.respond(
             question, progress=progress, whisper=refused, journal=journal
         )
+        await self._answered(job, question, answer)
+
+    async def _answered(self, job: Job, question: Question, answer: Answer | None) -> None:
+        """Log the answer; note the question for the asker's Home tab (adapters.slack.home)."""
         _log_answered(job, answer)
+        if answer is not None and answer.ok:
+            await note_question(
+                self.bot.store,
+                workspace=question.workspace,
+                user=question.user,
+                text=question.text,
+                channel=question.channel,
+                thread=question.thread,
+            )
 
     # -- the job's deadline -----------------------------------------------------------------
     def _in_time(self, answer: Callable[[Job, Journal], Awaitable[None]]) -> Handler:

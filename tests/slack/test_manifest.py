@@ -17,6 +17,7 @@ MANIFEST = Path(__file__).resolve().parents[2] / "docs" / "slack-manifest.yaml"
 METHOD_SCOPES = {
     "auth.test": None,
     "views.open": None,  # the feedback comment modal
+    "views.publish": None,  # the Home tab
     "chat.postMessage": "chat:write",
     "chat.postEphemeral": "chat:write",
     "chat.update": "chat:write",
@@ -48,6 +49,7 @@ EVENT_SCOPES = {
     "assistant_thread_started": "assistant:write",
     # sent when the user opens another channel beside the assistant pane (no scope of its own)
     "assistant_thread_context_changed": "assistant:write",
+    "app_home_opened": None,  # the Home tab (no scope of its own)
 }
 
 
@@ -62,7 +64,9 @@ def test_scopes_are_exactly_those_of_the_events_methods_and_command() -> None:
     scopes = set(data["oauth_config"]["scopes"]["bot"])
     events = set(data["settings"]["event_subscriptions"]["bot_events"])
     assert events == set(EVENT_SCOPES)
-    needed = {EVENT_SCOPES[e] for e in events} | {s for s in METHOD_SCOPES.values() if s}
+    needed = {s for e in events if (s := EVENT_SCOPES[e])} | {
+        s for s in METHOD_SCOPES.values() if s
+    }
     needed.add("commands")
     assert scopes == needed
     [command] = data["features"]["slash_commands"]
