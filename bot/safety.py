@@ -161,9 +161,15 @@ def _honest_link(match: re.Match[str]) -> str:
 
 
 def _named_host(label: str) -> str | None:
-    """The host a link's text names, when it looks like a web address or a domain."""
-    found = _HOSTISH.match(_MARKUP.sub("", label).strip().strip("<>"))
-    return found.group("host").lower().rstrip(".") if found else None
+    """The host a link's text names, when it looks like a web address or a domain, or
+    starts with one: a renderer may cut a long label down to its first word."""
+    plain = _MARKUP.sub("", label).strip()
+    words = plain.split(maxsplit=1)
+    for candidate in (plain, words[0] if words else ""):
+        found = _HOSTISH.match(candidate.strip("<>"))
+        if found:
+            return found.group("host").lower().rstrip(".")
+    return None
 
 
 def _host_of(url: str) -> str | None:

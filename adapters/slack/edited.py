@@ -33,9 +33,9 @@ def progress_message(text: str, activity: str | None) -> SlackMessage | None:
     if text.strip():
         first = render_answer(Answer(text=text), buttons=ButtonValues())[0]
         blocks, fallback = list(first.blocks), first.text
-    if activity and len(blocks) < MAX_BLOCKS:
-        # One line of plain words: Markdown in a status (">", "#") would change the line.
-        line = truncate(escape(collapse(clean(activity))), ACTIVITY_LIMIT)
+    # One line of plain words: Markdown in a status (">", "#") would change the line.
+    line = truncate(escape(collapse(clean(activity or ""))), ACTIVITY_LIMIT)
+    if line.strip() and activity and len(blocks) < MAX_BLOCKS:
         blocks.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{ACTIVITY_ICON} {line}"}]}
         )

@@ -61,12 +61,16 @@ def clean(text: str) -> str:
     return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
+_BACKTICK_RUN = re.compile(r"`{3,}")
+
+
 def escape(text: str) -> str:
     """Slack's three control characters as entities, and no stray code fence."""
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    # A literal ``` would open a code block Slack never closes; a zero-width space keeps
-    # it visible but inert.
-    return escaped.replace(FENCE, "``\u200b`")
+    # A literal ``` would open a code block Slack never closes; a zero-width space after
+    # every second backtick of a run keeps it visible but inert (a run of five, replaced
+    # three at a time, would leave a new ```).
+    return _BACKTICK_RUN.sub(lambda m: "``" + "\u200b`" * (len(m.group()) - 2), escaped)
 
 
 def collapse(text: str) -> str:

@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.edited import progress_message
 from adapters.slack.native import TEXT_BUDGET, NativeStream, cut_point
 from adapters.slack.render import ButtonValues, SlackMessage, render_answer
-from bot.domain import Answer
+from bot.domain import Answer, CallToAction
 from bot.safety import safe_answer, safe_markdown, safe_prefix
 from tests.adversarial import HUGE_ANSWER, answers, huge_texts, lies, lying_links, pings
 from tests.fixtures.slack import BOT_TOKEN, FakeSlack
@@ -70,6 +70,19 @@ def assert_safe(messages: list[SlackMessage]) -> None:
 @PROPERTY
 @given(answers())
 @example(HUGE_ANSWER)
+@example(  # a label that starts with a web address, cut by the renderer down to it
+    Answer(
+        text="x",
+        actions=(
+            CallToAction(
+                label="https://x.example/@everyone<@1234><[mail sso](mailto:a@evil.example)",
+                action="open",
+                action_data={"url": "https://evil.example/phish"},
+            ),
+        ),
+    )
+)
+@example(Answer(text="<`````"))  # five backticks: no stray ``` left behind
 def test_a_posted_answer_pings_no_one_links_honestly_and_fits_slack(answer: Answer) -> None:
     safe = safe_answer(answer)
     assert_safe(render_answer(safe, buttons=values(safe)))
