@@ -114,79 +114,90 @@ class ActionButton(
         await _dispatch(interaction, kind="action", key=self.key, call=_action(self.key))
 
 
-class FeedbackButton(
+class _VerdictButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=r"(?!)",  # never matches: only the subclasses below are registered
+):
+    """A button about one answer's feedback, by verdict and signal id; a subclass names its
+    custom_id prefix, its look, and the handler method a click calls."""
+
+    PREFIX = ""
+    KIND = ""
+
+    def __init__(self, verdict: str, signal_id: str, *, row: int | None = None) -> None:
+        if verdict not in VERDICTS or not is_valid_signal(signal_id):
+            raise ValueError(f"bad {self.KIND} button {verdict!r} {signal_id!r}")
+        label, emoji = self.look(verdict)
+        button: discord.ui.Button[discord.ui.View] = discord.ui.Button(
+            style=discord.ButtonStyle.secondary,
+            custom_id=f"{self.PREFIX}{verdict}:{signal_id}",
+            label=label,
+            emoji=emoji,
+        )
+        super().__init__(button, row=row)
+        self.verdict, self.signal_id = verdict, signal_id
+
+    @staticmethod
+    def look(verdict: str) -> tuple[str, str | None]:
+        """The button's label and emoji."""
+        raise NotImplementedError
+
+    @staticmethod
+    def handle(handler: ButtonHandler) -> Callable[..., Awaitable[None]]:
+        raise NotImplementedError
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> _VerdictButton:
+        return cls(match["verdict"], match["signal"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        verdict, signal_id = VERDICTS[self.verdict], self.signal_id
+        await _dispatch(
+            interaction,
+            kind=self.KIND,
+            key=signal_id,
+            call=lambda handler, i: self.handle(handler)(i, verdict, signal_id),
+        )
+
+
+class FeedbackButton(
+    _VerdictButton,
     template=rf"{FEEDBACK_PREFIX}(?P<verdict>up|down):(?P<signal>{_SIGNAL})",
 ):
     """Thumbs up or down on an answer, by its signal id (kept by bot.feedback)."""
 
-    def __init__(self, verdict: str, signal_id: str, *, row: int | None = None) -> None:
-        if verdict not in VERDICTS or not is_valid_signal(signal_id):
-            raise ValueError(f"bad feedback button {verdict!r} {signal_id!r}")
-        button: discord.ui.Button[discord.ui.View] = discord.ui.Button(
-            style=discord.ButtonStyle.secondary,
-            emoji="👍" if verdict == "up" else "👎",
-            label="Helpful" if verdict == "up" else "Not helpful",
-            custom_id=f"{FEEDBACK_PREFIX}{verdict}:{signal_id}",
-        )
-        super().__init__(button, row=row)
-        self.verdict, self.signal_id = verdict, signal_id
+    PREFIX, KIND = FEEDBACK_PREFIX, "feedback"
 
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> FeedbackButton:
-        return cls(match["verdict"], match["signal"])
+    @staticmethod
+    def look(verdict: str) -> tuple[str, str | None]:
+        return ("Helpful", "👍") if verdict == "up" else ("Not helpful", "👎")
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        verdict, signal_id = VERDICTS[self.verdict], self.signal_id
-        await _dispatch(
-            interaction,
-            kind="feedback",
-            key=signal_id,
-            call=lambda handler, i: handler.on_feedback(i, verdict, signal_id),
-        )
+    @staticmethod
+    def handle(handler: ButtonHandler) -> Callable[..., Awaitable[None]]:
+        return handler.on_feedback
 
 
 class CommentButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    _VerdictButton,
     template=rf"{COMMENT_PREFIX}(?P<verdict>up|down):(?P<signal>{_SIGNAL})",
 ):
     """ "Add a comment" under the thanks for feedback: opens a modal."""
 
-    def __init__(self, verdict: str, signal_id: str, *, row: int | None = None) -> None:
-        if verdict not in VERDICTS or not is_valid_signal(signal_id):
-            raise ValueError(f"bad comment button {verdict!r} {signal_id!r}")
-        button: discord.ui.Button[discord.ui.View] = discord.ui.Button(
-            style=discord.ButtonStyle.secondary,
-            label="Add a comment",
-            custom_id=f"{COMMENT_PREFIX}{verdict}:{signal_id}",
-        )
-        super().__init__(button, row=row)
-        self.verdict, self.signal_id = verdict, signal_id
+    PREFIX, KIND = COMMENT_PREFIX, "comment"
 
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> CommentButton:
-        return cls(match["verdict"], match["signal"])
+    @staticmethod
+    def look(verdict: str) -> tuple[str, str | None]:
+        return "Add a comment", None
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        verdict, signal_id = VERDICTS[self.verdict], self.signal_id
-        await _dispatch(
-            interaction,
-            kind="comment",
-            key=signal_id,
-            call=lambda handler, i: handler.on_comment(i, verdict, signal_id),
-        )
+    @staticmethod
+    def handle(handler: ButtonHandler) -> Callable[..., Awaitable[None]]:
+        return handler.on_comment
 
 
 def is_valid_signal(signal_id: str) -> bool:

@@ -97,13 +97,15 @@ async def _chain(
     return tuple(reversed(newest_first))
 
 
+def shown_text(message: discord.Message) -> str:
+    """What a message shows as text: its content, else (a bot's answer) its embeds'."""
+    text = message.clean_content.strip()
+    return text or " ".join(e.description or "" for e in message.embeds).strip()
+
+
 def _said(message: discord.Message, *, by_bot: bool = False) -> Said | None:
     files = tuple(a.filename for a in message.attachments)
-    text = message.clean_content
-    if not by_bot and not (text.strip() or files):
-        return None
-    if by_bot and not text.strip():  # an answer is mostly in its embeds
-        text = " ".join(e.description or "" for e in message.embeds).strip()
-    if not (text or files):
+    text = shown_text(message) if by_bot else message.clean_content
+    if not (text.strip() or files):
         return None
     return Said(speaker=message.author.display_name, text=text, by_bot=by_bot, files=files)

@@ -22,6 +22,7 @@ from adapters.discord.acks import Ack
 from adapters.discord.answering import Answerer
 from adapters.discord.buttons import CommentButton
 from adapters.discord.delivery import NO_PINGS
+from adapters.discord.history import shown_text
 from adapters.discord.inbound import (
     DM_WORKSPACE,
     PLATFORM,
@@ -145,9 +146,7 @@ class InteractionHandlers:
         privately, with "Add a comment" (the store's own timeouts bound the wait)."""
         self.answerer.services.pipeline.metrics.feedback.labels(PLATFORM, verdict).inc()
         message = interaction.message
-        shown = ""
-        if message is not None:
-            shown = message.content or " ".join(e.description or "" for e in message.embeds)
+        shown = shown_text(message) if message is not None else ""
         await self._keep_feedback(
             interaction,
             verdict,
