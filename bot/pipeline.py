@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot import replies
+from bot.channel_settings import ChannelSettings, ChannelSettingsBook
 from bot.context import ContextLimits, with_context
 from bot.domain import (
     Answer,
@@ -136,6 +137,9 @@ class Pipeline:
         self.config = config
         self.locks = locks or ThreadLocks(store)
         self.metrics = metrics or Metrics()
+        # What channel managers set in chat (bot.channel_settings): the agent and the
+        # policies of new sessions here; the adapters read the rest.
+        self.places = ChannelSettingsBook(store)
 
     async def ask(self, question: Question, *, notes: Notes | None = None) -> Answer:
         """Answer one question in its thread's session, one at a time per thread (the
@@ -272,20 +276,16 @@ class Pipeline:
             if self.config.identity.share
             else None
         )
-        policies = self.config.policies.for_place(
-            platform=question.platform,
-            workspace=question.workspace,
-            channel=question.channel,
-            shared=question.shared,
-        )
+        place = await self.places.get(key.tenant, question.channel)
+        policies = self._policies(question, place)
         later = True  # a later turn of its session names its asker
         if sent is None:
-            record, later = await self._session(question, key, start, policies)
+            record, later = await self._session(question, key, start, policies, place)
         else:
             found = await self.store.get_session(key, ttl_seconds=self.config.session_ttl_seconds)
             record = SessionRecord(
                 session_id=sent.session_id,
-                agent=found.agent if found is not None else str(self._agent_for(question)),
+                agent=found.agent if found is not None else str(self._agent_for(question, place)),
             )
         asked = question.text.strip()
         text = with_context(
@@ -393,14 +393,32 @@ class Pipeline:
         key: ThreadKey,
         start: dict[str, Any] | None,
         policies: tuple[str, ...],
+        place: ChannelSettings,
     ) -> tuple[SessionRecord, bool]:
         """The thread's session, and whether it existed before this turn."""
         record = await self.store.get_session(key, ttl_seconds=self.config.session_ttl_seconds)
         if record is not None:
             return record, True
-        return await self._new_session(key, self._agent_for(question), start, policies), False
+        agent = self._agent_for(question, place)
+        return await self._new_session(key, agent, start, policies), False
 
-    def _agent_for(self, question: Question) -> AgentRef:
+    def _policies(self, question: Question, place: ChannelSettings) -> tuple[str, ...]:
+        """The execution policies of a new session: EXTERNAL_EXECUTION_POLICIES in shared
+        places (a channel manager cannot loosen it), else the channel's own setting, else
+        EXECUTION_POLICIES."""
+        rules = self.config.policies
+        if not (question.shared and rules.external is not None) and place.policies is not None:
+            return place.policies
+        return rules.for_place(
+            platform=question.platform,
+            workspace=question.workspace,
+            channel=question.channel,
+            shared=question.shared,
+        )
+
+    def _agent_for(self, question: Question, place: ChannelSettings) -> AgentRef:
+        if place.agent_ref is not None:
+            return place.agent_ref
         return self.config.router.agent_for(
             platform=question.platform, workspace=question.workspace, channel=question.channel
         )

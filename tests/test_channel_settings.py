@@ -1,0 +1,155 @@
+"""Per-channel settings in the core: what managers may submit, what the store keeps, the
+change log with who, and the agent and policies a new session starts with."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.channel_settings import (
+    ChannelSettings,
+    ChannelSettingsBook,
+    SettingsInvalid,
+    agent_options,
+    looks_like_question,
+    settings_from,
+)
+from bot.devserver import DevServer
+from bot.domain import Question, Tenant
+from bot.meibel.client import MeibelClient
+from bot.meibel.retry import RetryPolicy
+from bot.pipeline import Pipeline, PipelineConfig
+from bot.policies import parse_policies
+from bot.routing import AgentRef, Router
+from bot.store import Store
+from tests.fixtures.meibel import DEV_KEY
+
+T1 = Tenant("slack", "T1")
+FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, max_total_wait=2.0)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest) -> Store:
+    return request.getfixturevalue(f"{request.param}_store")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def meibel(meibel_server: DevServer) -> AsyncIterator[MeibelClient]:
+    client = MeibelClient(
+        base_url=meibel_server.base_url, api_key=DEV_KEY, timeout_seconds=10, retry=FAST
+    )
+    yield client
+    await client.aclose()
+
+
+def test_submitted_values_become_settings_and_bad_ones_are_named() -> None:
+    settings = settings_from(
+        {
+            "agent": "name:hr-agent",
+            "reply_mode": "questions",
+            "visibility": "private",
+            "policies": "pol_a, pol_b",
+            "handoff": ["group:S0HELP", "user:U0ANN"],
+        }
+    )
+    assert settings == ChannelSettings(
+        agent="name:hr-agent",
+        reply_mode="questions",
+        visibility="private",
+        policies=("pol_a", "pol_b"),
+        handoff=("group:S0HELP", "user:U0ANN"),
+    )
+    assert ChannelSettings.decode(settings.encode()) == settings
+    assert settings_from({"policies": "none"}).policies == ()
+    assert settings_from({"policies": ""}).policies is None
+    assert ChannelSettings.decode(ChannelSettings(policies=()).encode()).policies == ()
+    for bad, words in [
+        ({"agent": "hr-agent"}, "agent"),
+        ({"reply_mode": "always"}, "reply mode"),
+        ({"visibility": "secret"}, "visibility"),
+        ({"policies": "pol a"}, "policies"),
+        ({"handoff": ["<!channel>"]}, "hand-off"),
+    ]:
+        with pytest.raises(SettingsInvalid, match=words):
+            settings_from(bad)
+
+
+def test_what_looks_like_a_question() -> None:
+    assert looks_like_question("how do refunds work")
+    assert looks_like_question("anyone know the VPN address?")
+    assert not looks_like_question("ok?")
+    assert not looks_like_question("shipping the release now.")
+
+
+def test_agents_listed_by_meibel_become_choices() -> None:
+    listing = {
+        "data": [
+            {"id": "a1", "name": "hr-agent", "display_name": "HR"},
+            {"id": "a2", "display_name": "Draft"},
+            "junk",
+        ]
+    }
+    assert agent_options(listing) == [("name:hr-agent", "HR"), ("id:a2", "Draft")]
+
+
+async def test_settings_are_kept_and_every_change_is_logged_with_who(store: Store) -> None:
+    book = ChannelSettingsBook(store)
+    assert await book.get(T1, "C1") == ChannelSettings()
+    changes = await book.put(
+        T1, "C1", ChannelSettings(visibility="private"), by="U0ANN", by_name="Ann"
+    )
+    assert changes == ["visibility: default -> private"]
+    assert (
+        await book.put(T1, "C1", ChannelSettings(visibility="private"), by="U2", by_name="B") == []
+    )
+    await book.put(T1, "C2", ChannelSettings(reply_mode="questions"), by="U0BOB", by_name="Bob")
+
+    # another process (no shared cache) reads what was kept
+    other = ChannelSettingsBook(store)
+    assert (await other.get(T1, "C1")).private()
+    assert await other.get(Tenant("slack", "T2"), "C1") == ChannelSettings()  # no leak
+    history = await other.history(T1)
+    assert [(c.channel, c.by_name, c.changes) for c in history] == [
+        ("C2", "Bob", ("reply mode: default -> questions",)),
+        ("C1", "Ann", ("visibility: default -> private",)),
+    ]
+    assert list(await other.configured(T1)) == ["C2", "C1"]
+
+
+async def test_a_channels_agent_and_policies_start_its_new_sessions(
+    meibel: MeibelClient, store: Store, meibel_server: DevServer
+) -> None:
+    rules = parse_policies("default=pol_kb", "pol_public")
+    router = Router(default=AgentRef("name", "default-agent"), routes={})
+    pipeline = Pipeline(
+        meibel=meibel, store=store, config=PipelineConfig(router=router, policies=rules)
+    )
+
+    def asked(channel: str, thread: str, *, shared: bool = False) -> Question:
+        return Question(
+            platform="slack", workspace="T1", channel=channel, thread=thread, user="U1",
+            text="payroll dates?", shared=shared,
+        )  # fmt: skip
+
+    await pipeline.places.put(
+        T1,
+        "C1",
+        ChannelSettings(agent="name:hr-agent", policies=("pol_hr",)),
+        by="U0ANN",
+        by_name="Ann",
+    )
+    assert (await pipeline.ask(asked("C1", "t1"))).ok
+    assert (await pipeline.ask(asked("C2", "t2"))).ok
+    assert (await pipeline.ask(asked("C1", "t3", shared=True))).ok
+    started = {
+        s.user_messages[0] + s.session_id: s for s in meibel_server.sessions.values()
+    }.values()
+    by_agent = sorted(
+        (s.agent.name, tuple((s.request or {}).get("execution_policy_ids") or ())) for s in started
+    )
+    assert by_agent == [
+        ("default-agent", ("pol_kb",)),
+        ("hr-agent", ("pol_hr",)),
+        ("hr-agent", ("pol_public",)),  # a shared place keeps the external policies
+    ]
