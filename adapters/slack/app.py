@@ -31,14 +31,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import texts
 from adapters.slack.background import Background
+from adapters.slack.channel_settings import MEIBEL_COMMAND, SETTINGS_VIEW, ChannelSettingsUI
 from adapters.slack.clicks import ClickHandler
 from adapters.slack.comments import COMMENT_ACTION, COMMENT_VIEW, Comments
 from adapters.slack.downloads import Downloader
 from adapters.slack.fleet import FleetOptions
+from adapters.slack.handoff import RESOLVED_ACTION, HandOff
 from adapters.slack.history import ThreadHistory
 from adapters.slack.home import Home
 from adapters.slack.identity import SlackIdentity
 from adapters.slack.inbound import (
+    PLATFORM,
     Post,
     parse_assistant_thread,
     parse_command,
@@ -53,6 +56,7 @@ from adapters.slack.render import (
     CALL_TO_ACTION,
     FEEDBACK_ACTION,
     FOLLOW_UP_ACTION,
+    HANDOFF_ACTION,
     LINK_ACTION,
     RETRY_ACTION,
 )
@@ -64,10 +68,13 @@ from adapters.slack.responder import (
     slack_error,
 )
 from adapters.slack.settings import SlackSettings
+from adapters.slack.share import SHARE_ACTION, Share
 from adapters.slack.threads import is_bot_thread
 from adapters.slack.webclient import CALL_SECONDS, SlackClient, session_timeout
 from adapters.slack.work import SlackWork
 from bot.attachments import AttachmentPolicy
+from bot.channel_settings import looks_like_question
+from bot.domain import Tenant
 from bot.meibel.client import MeibelClient
 from bot.pipeline import Pipeline
 from bot.ratelimit import UserRateLimiter
@@ -180,6 +187,8 @@ class SlackBot:
         )
         self.identity = SlackIdentity(self.client, options=pipeline.config.identity)
         self.policies = pipeline.config.policies
+        self.places = pipeline.places  # what channel managers set (/meibel settings)
+        self.responder.places = self.places
         self.history = ThreadHistory(
             self.client,
             limits=pipeline.config.context,
@@ -190,6 +199,9 @@ class SlackBot:
         self.clicks = ClickHandler(bot=self)
         self.comments = Comments(bot=self)
         self.home = Home(bot=self)
+        self.channel_settings = ChannelSettingsUI(bot=self)
+        self.handoff = HandOff(bot=self)
+        self.share = Share(bot=self)
         self.app = AsyncApp(
             client=self.client,
             signing_secret=settings.signing_secret,
@@ -220,6 +232,11 @@ class SlackBot:
         app.action(re.compile(rf"^{re.escape(LINK_ACTION)}(:|$)"))(self.on_link)
         app.action(COMMENT_ACTION)(self.comments.on_button)
         app.view(COMMENT_VIEW)(self.comments.on_submit)
+        app.command(MEIBEL_COMMAND)(self.channel_settings.on_command)
+        app.view(SETTINGS_VIEW)(self.channel_settings.on_submit)
+        app.action(HANDOFF_ACTION)(self.handoff.on_request)
+        app.action(RESOLVED_ACTION)(self.handoff.on_resolved)
+        app.action(SHARE_ACTION)(self.share.on_share)
 
     # -- events --------------------------------------------------------------------------
     async def on_mention(
@@ -258,19 +275,33 @@ class SlackBot:
             await self.take_post(job, post, retry=is_retry(request))
 
     async def addressed(self, post: Post, *, bot_user: str | None, mentioned: bool) -> bool:
-        """True when the post is for the bot: a DM, a mention, or a reply in its thread."""
+        """True when the post is for the bot: a DM, a mention, a reply in its thread, or,
+        where the channel's reply mode says so, a new message that looks like a question."""
         if post.is_dm or mentioned or post.mentions(bot_user):
             return True
-        if not (self.settings.slack_reply_without_mention and post.in_thread):
-            return False
         if post.mentions_others(bot_user):
-            return False  # people talking to each other in the bot's thread
+            return False  # people talking to each other
+        if not post.in_thread:
+            return await self._answers_questions(post)
+        if not self.settings.slack_reply_without_mention:
+            return False
         try:
             async with asyncio.timeout(LOOKUP_SECONDS):
                 return await is_bot_thread(self.store, post.thread_key)
         except (StoreError, TimeoutError) as exc:
             log.warning("cannot tell whether %s is the bot's thread: %s", post.thread_key, exc)
             return False
+
+    async def _answers_questions(self, post: Post) -> bool:
+        """The channel's managers chose to have questions answered without a mention."""
+        if not looks_like_question(plain_text(post.text, drop_user=None)):
+            return False
+        try:
+            async with asyncio.timeout(LOOKUP_SECONDS):
+                place = await self.places.get(Tenant(PLATFORM, post.workspace), post.channel)
+        except TimeoutError:
+            return False
+        return place.answers_questions()
 
     async def take_post(self, job: Job, post: Post, *, retry: bool) -> None:
         """Queue the post's job (once, however often Slack delivers it), or tell the poster

@@ -1,5 +1,6 @@
-"""Slack's App Home: what the bot does and how to ask, and the person's recent questions
-with links to their threads.
+"""Slack's App Home: what the bot does and how to ask, the settings of the channels the
+person manages (adapters.slack.channel_settings), and their recent questions with links to
+their threads.
 
 Each answered question is noted in the person's own log in the store (`recent:<team>:<user>`,
 RECENT_KEEP_DAYS); opening the Home tab publishes a view built from it. Question texts are
@@ -13,7 +14,10 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from adapters.slack.inbound import PLATFORM
 from adapters.slack.mrkdwn import escape
+from bot.channel_settings import ChannelSettings
+from bot.domain import Tenant
 from bot.feedback import excerpt
 from bot.store.base import Store, StoreError
 
@@ -23,6 +27,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECENT_SHOWN = 10
+MANAGED_SHOWN = 30
+MANAGE_HOW = (
+    "Run `/meibel settings` in a channel to choose its agent, when I answer, who sees "
+    "answers, its execution policies and who `I need a person` tags."
+)
 RECENT_KEEP_DAYS = 30
 HOW_TO = (
     "*How to ask*\n"
@@ -56,13 +65,24 @@ async def note_question(
         log.warning("could not note a question for the Home tab: %s", exc)
 
 
-def home_view(recent: list[dict[str, str]], *, workspace_url: str | None) -> dict[str, Any]:
+def home_view(
+    recent: list[dict[str, str]],
+    *,
+    workspace_url: str | None,
+    managed: dict[str, ChannelSettings] | None = None,
+) -> dict[str, Any]:
+    """The Home tab; `managed`: the channels with their own settings, for a person who may
+    change them (None for anyone else)."""
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Meibel in Slack"}},
         {"type": "section", "text": {"type": "mrkdwn", "text": HOW_TO}},
         {"type": "divider"},
-        {"type": "header", "text": {"type": "plain_text", "text": "Your recent questions"}},
     ]
+    if managed is not None:
+        blocks.extend(_managed(managed))
+    blocks.append(
+        {"type": "header", "text": {"type": "plain_text", "text": "Your recent questions"}}
+    )
     if not recent:
         blocks.append(_text("Nothing yet: your questions will show here."))
     for item in recent[:RECENT_SHOWN]:
@@ -72,12 +92,26 @@ def home_view(recent: list[dict[str, str]], *, workspace_url: str | None) -> dic
     return {"type": "home", "blocks": blocks}
 
 
+def _managed(managed: dict[str, ChannelSettings]) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": "Channels you manage"}},
+        _text(MANAGE_HOW),
+    ]
+    for channel, settings in list(managed.items())[:MANAGED_SHOWN]:
+        described = "; ".join(f"{k}: {escape(v)}" for k, v in settings.describe().items())
+        blocks.append(_text(f"• <#{channel}>: {described}"))
+    if not managed:
+        blocks.append(_text("No channel has settings of its own yet."))
+    blocks.append({"type": "divider"})
+    return blocks
+
+
 def _text(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
 
 
 def _thread_link(workspace_url: str | None, channel: str, thread: str) -> str:
-    if not (workspace_url and channel and thread):
+    if not (workspace_url and channel and thread[:1].isdigit()):
         return ""
     return f"{workspace_url.rstrip('/')}/archives/{channel}/p{thread.replace('.', '')}"
 
@@ -106,7 +140,13 @@ class Home:
                 recent.append(json.loads(raw))
             except ValueError:
                 continue
-        view = home_view(recent, workspace_url=self.bot.identity.workspace_url)
+        managed = None
+        if await self.bot.channel_settings.is_manager(user):
+            try:
+                managed = await self.bot.places.configured(Tenant(PLATFORM, workspace))
+            except StoreError as exc:
+                log.warning("could not read the channels' settings for the Home tab: %s", exc)
+        view = home_view(recent, workspace_url=self.bot.identity.workspace_url, managed=managed)
         await self.bot.responder.call_quietly(
             "views.publish", self.bot.client.views_publish(user_id=user, view=view)
         )

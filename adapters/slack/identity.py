@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -22,6 +23,19 @@ from bot.domain import Question
 from bot.identity import Asker, IdentityOptions, Where
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    admin: bool = False  # a workspace admin or owner
+    guest: bool = False  # a multi- or single-channel guest
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    asker: Asker | None
+    role: Role
+
 
 LOOKUP_SECONDS = 5.0
 CACHE_SECONDS = 3600.0
@@ -37,23 +51,40 @@ class SlackIdentity:
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
 
     async def fill(self, question: Question) -> Question:
-        """`question` with its asker and place named, when identity sharing is on."""
-        if not self.options.share or question.asker is not None:
+        """`question` with its asker and place named (when identity sharing is on), and
+        marked shared when a guest account asks (guests reach what outsiders reach)."""
+        if question.asker is not None:
             return question
         try:
             async with asyncio.timeout(LOOKUP_SECONDS):
-                asker = await self._cached("user", question.user, self._asker)
-                channel = await self._cached("channel", question.channel, self._channel)
+                known = await self._cached("user", question.user, self._asker)
+                channel = (
+                    await self._cached("channel", question.channel, self._channel)
+                    if self.options.share
+                    else None
+                )
         except TimeoutError:
             log.info("Slack did not say in time who asks in %s", question.thread_key)
             return question
-        where = Where(workspace=self.workspace_name, channel=channel)
-        return question.model_copy(update={"asker": asker, "where": where})
+        known = known if isinstance(known, _Known) else _Known(None, Role())
+        update: dict[str, object] = {"shared": question.shared or known.role.guest}
+        if self.options.share:
+            update |= {
+                "asker": known.asker,
+                "where": Where(workspace=self.workspace_name, channel=channel),
+            }
+        return question.model_copy(update=update)
 
     async def display_name(self, user: str) -> str:
         """The user's display name (cached); their id when Slack will not say."""
-        asker = await self._cached("user", user, self._asker)
-        return asker.name if isinstance(asker, Asker) else user
+        known = await self._cached("user", user, self._asker)
+        return known.asker.name if isinstance(known, _Known) and known.asker else user
+
+    async def role(self, user: str) -> Role:
+        """Whether the user is a workspace admin (or owner) or a guest, per `users.info`
+        (cached); neither when Slack will not say."""
+        info = await self._cached("user", user, self._asker)
+        return info.role if isinstance(info, _Known) else Role()
 
     async def _cached(self, kind: str, key: str, look: Any) -> Any:
         now = time.monotonic()
@@ -73,9 +104,13 @@ class SlackIdentity:
         self._cache[(kind, key)] = (now + CACHE_SECONDS, value)
         return value
 
-    async def _asker(self, user: str) -> Asker | None:
+    async def _asker(self, user: str) -> _Known | None:
         response = await self.client.users_info(user=user)
         info = response.get("user") or {}
+        role = Role(
+            admin=any(info.get(flag) is True for flag in ("is_admin", "is_owner")),
+            guest=any(info.get(flag) is True for flag in ("is_restricted", "is_ultra_restricted")),
+        )
         profile = info.get("profile") or {}
         name = next(
             (
@@ -90,15 +125,14 @@ class SlackIdentity:
             ),
             None,
         )
-        if name is None:
-            return None
         email = profile.get("email") if self.options.share_email else None
         tz = info.get("tz")
-        return Asker(
-            name=name,
+        asker = Asker(
+            name=name or user,
             time_zone=tz if isinstance(tz, str) and tz else None,
             email=email if isinstance(email, str) and email else None,
         )
+        return _Known(asker if name else None, role)
 
     async def _channel(self, channel: str) -> str | None:
         if channel.startswith("D"):

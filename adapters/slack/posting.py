@@ -16,7 +16,8 @@ from adapters.slack import texts
 from adapters.slack.errors import NOT_A_MEMBER, TRANSPORT_ERRORS, slack_error
 from adapters.slack.payloads import ButtonKind, ButtonPayload, encode
 from adapters.slack.render import ButtonValues, SlackMessage, render_answer, render_notice
-from bot.domain import Answer, AnswerKind, Question
+from bot.channel_settings import ChannelSettingsBook
+from bot.domain import Answer, AnswerKind, Question, Tenant
 from bot.store.base import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ class Poster:
         self.store = store
         self.button_ttl_seconds = button_ttl_seconds
         self.bot_user: str | None = None
+        # The channels' own settings (bot.channel_settings): hand-off buttons follow them.
+        self.places: ChannelSettingsBook | None = None
 
     # -- whole answers -------------------------------------------------------------------
     async def post_answer(
@@ -173,7 +176,20 @@ class Poster:
             )
             for a in answer.actions
         ]
-        return ButtonValues(follow_ups=follow_ups, actions=actions)
+        return ButtonValues(
+            follow_ups=follow_ups, actions=actions, handoff=await self._handoff(question)
+        )
+
+    async def _handoff(self, question: Question) -> str | None:
+        """The question's message ts for "I need a person", where the channel names people."""
+        if self.places is None or question.channel.startswith("D"):
+            return None
+        place = await self.places.get(
+            Tenant(question.platform, question.workspace), question.channel
+        )
+        if not place.handoff:
+            return None
+        return question.reply_to.get("message_ts") or question.thread
 
     async def _retry_value(self, question: Question) -> str | None:
         payload = ButtonPayload(ButtonKind.RETRY, question.workspace, question.text)

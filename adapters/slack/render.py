@@ -36,6 +36,7 @@ __all__ = [
     "CALL_TO_ACTION",
     "FEEDBACK_ACTION",
     "FOLLOW_UP_ACTION",
+    "HANDOFF_ACTION",
     "LINK_ACTION",
     "RETRY_ACTION",
     "ButtonValues",
@@ -51,6 +52,7 @@ CALL_TO_ACTION = "meibel_action"  # value: a button value from ButtonValues.acti
 LINK_ACTION = "meibel_link"  # url buttons; clicks need only an ack
 FEEDBACK_ACTION = "meibel_feedback"  # the feedback_buttons element; value carries signal_id
 RETRY_ACTION = "meibel_retry"  # "Try again" on a failure notice; value from the app
+HANDOFF_ACTION = "meibel_handoff"  # "I need a person"; value: ButtonValues.handoff
 
 # Slack's limits (see platform-limits.md); checked by the tests through slack_sdk.
 MAX_BLOCKS = 50
@@ -86,6 +88,9 @@ class ButtonValues:
 
     follow_ups: Sequence[str] = ()
     actions: Sequence[str] = ()
+    # "I need a person" (adapters.slack.handoff) where the channel names who helps: the ts
+    # of the question's message, which gets the hand-off's reaction.
+    handoff: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +122,8 @@ def render_answer(answer: Answer, *, buttons: ButtonValues) -> list[SlackMessage
     blocks = [_context(to_mrkdwn(SESSION_RESTARTED))] if answer.session_restarted else []
     blocks.extend(body)
     blocks.extend(extras)
+    if buttons.handoff:
+        blocks.append(_handoff(buttons.handoff))
     if answer.signal_id:
         blocks.extend(_feedback(answer.signal_id))
     pages = _paginate(blocks)
@@ -256,6 +263,13 @@ def _button_rows(
         lines.append(f"_…and {more} more {what}_")
     blocks.extend(_context(p) for p in split_mrkdwn("\n".join(lines), SECTION_LIMIT))
     return blocks
+
+
+def _handoff(question_ts: str) -> Block:
+    button = _button(
+        "I need a person", action_id=HANDOFF_ACTION, value=question_ts[:BUTTON_VALUE_LIMIT]
+    )
+    return {"type": "actions", "elements": [button]}
 
 
 def _feedback(signal_id: str) -> list[Block]:

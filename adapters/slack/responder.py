@@ -24,6 +24,7 @@ from adapters.slack.inbound import SharedFile
 from adapters.slack.journal import ANSWERED, MESSAGE, VIA, Journal
 from adapters.slack.live import LiveAnswer, Refusals, StreamOptions
 from adapters.slack.posting import Poster, Whisper, action_request
+from adapters.slack.share import post_private
 from adapters.slack.threads import remember_thread
 from bot import replies
 from bot.attachments import skipped_note
@@ -80,6 +81,7 @@ class Responder(Poster):
         self.stream = stream  # None: streaming is off
         self.downloader = downloader
         self.refusals = Refusals()
+        self.places = pipeline.places
 
     # -- the whole turn ------------------------------------------------------------------
     async def respond(
@@ -90,12 +92,14 @@ class Responder(Poster):
         whisper: Whisper,
         files: Sequence[SharedFile] = (),
         journal: Journal | None = None,
+        private: bool = False,
     ) -> Answer | None:
         """Answer `question` in its thread. Never raises: failures become visible notes.
 
         `journal` holds what an earlier run of the same job already showed: a delivered
         answer is not delivered again, a started message is finished in place. Returns the
-        answer delivered (None when an earlier run had delivered it).
+        answer delivered (None when an earlier run had delivered it). `private`: shown to
+        the asker alone, whole, with "Share with the channel" (adapters.slack.share).
         """
         journal = journal or Journal.none()
         channel, thread = question.channel, question.thread
@@ -114,7 +118,11 @@ class Responder(Poster):
                 log.warning("could not remember thread %s: %s", question.thread_key, exc)
             if journal.get(VIA) == "stream":
                 await self._end_stale_stream(question, journal)
-            if self.stream is None:
+            if private:
+                answer = await self.pipeline.ask(question, notes=journal)
+                messages = await self.render(answer, question)
+                await post_private(self, messages, question, ttl_seconds=self.button_ttl_seconds)
+            elif self.stream is None:
                 answer = await self.pipeline.ask(question, notes=journal)
                 note = skipped_note(
                     [f"{texts.code(f.name)} ({STREAMING_OFF_REASON})" for f in files]

@@ -46,6 +46,11 @@ class SlackSettings(BaseSettings):
     slack_streaming_mode: StreamingMode = Field(
         "native", description="native (Slack's chat streaming) or edit (one edited message)"
     )
+    slack_admin_users: str = Field(
+        "",
+        description="comma-separated user ids (U...) who may change channel settings with "
+        "/meibel settings, besides workspace admins",
+    )
     port: int = Field(3000, ge=0, le=65535, description="the HTTP port, 0-65535")
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
@@ -109,6 +114,15 @@ class SlackSettings(BaseSettings):
         return frozenset(
             entry.strip().lstrip("#") if entry.strip().lower() != DM_ENTRY else DM_ENTRY
             for entry in self.slack_allowed_channels.replace("\n", ",").split(",")
+            if entry.strip()
+        )
+
+    @property
+    def admin_users(self) -> frozenset[str]:
+        """SLACK_ADMIN_USERS: who may change channel settings besides workspace admins."""
+        return frozenset(
+            entry.strip()
+            for entry in self.slack_admin_users.replace("\n", ",").split(",")
             if entry.strip()
         )
 

@@ -24,7 +24,7 @@ from adapters.slack.posting import Whisper
 from adapters.slack.responder import Progress
 from adapters.slack.texts import shorten
 from adapters.slack.threads import is_bot_thread
-from bot.domain import Answer, Question
+from bot.domain import Answer, Question, Tenant
 from bot.store.base import StoreError
 from bot.turnlog import TURN
 from bot.work import Handler, Job, dispatch
@@ -89,20 +89,39 @@ class SlackWork:
         whisper = bot.ephemeral(
             channel=question.channel, user=question.user, thread_ts=work.whisper_thread
         )
+        if await self._refused(question, whisper):
+            return
         if work.assistant:
             title = None if journal.rerun else await self._title(question)
             progress = Progress(react_to=work.react_to, assistant=True, title=title)
         else:
             progress = Progress(react_to=work.react_to)
         answer = await bot.responder.respond(
-            question, progress=progress, whisper=whisper, files=work.files, journal=journal
+            question,
+            progress=progress,
+            whisper=whisper,
+            files=work.files,
+            journal=journal,
+            private=await self._private(question),
         )
         await self._answered(job, question, answer)
 
     async def answer_ask(self, job: Job, journal: Journal) -> None:
         """`/ask`: "<@user> asked: ..." as a new message, then the answer in its thread."""
         bot, asked = self.bot, job.question
-        whisper = self._private(job.data.get("response_url"), asked, thread_ts=None)
+        whisper = self._whisper(job.data.get("response_url"), asked, thread_ts=None)
+        if await self._refused(asked, whisper):
+            return
+        if await self._private(asked):  # no public "asked" line: shown only to the asker
+            answer = await bot.responder.respond(
+                await bot.identity.fill(asked),
+                progress=Progress(),
+                whisper=whisper,
+                journal=journal,
+                private=True,
+            )
+            await self._answered(job, asked, answer)
+            return
         ts = journal.get(ASKED)
         if ts is None:
             ts = await bot.post_asked(
@@ -135,9 +154,12 @@ class SlackWork:
         work = ClickWork.of(job)
         question = work.question
         # Only the bot's refusal to post needs the response_url: it works without membership.
-        refused = self._private(work.response_url, question, thread_ts=question.thread)
+        refused = self._whisper(work.response_url, question, thread_ts=question.thread)
+        if await self._refused(question, refused):
+            return
+        private = await self._private(question)
         react_to = work.message_ts
-        if not work.retry:
+        if not (work.retry or private):
             asked = journal.get(ASKED)
             if asked is None:
                 asked = await bot.post_asked(
@@ -158,7 +180,7 @@ class SlackWork:
         # threads Slack refuses it, and the reaction is used instead.
         progress = Progress(react_to=react_to, assistant=question.channel.startswith("D"))
         answer = await bot.responder.respond(
-            question, progress=progress, whisper=refused, journal=journal
+            question, progress=progress, whisper=refused, journal=journal, private=private
         )
         await self._answered(job, question, answer)
 
@@ -199,7 +221,7 @@ class SlackWork:
         if job.kind == ASK:
             asked = journal.get(ASKED)
             if asked is None:  # not even the question was posted: only the user can be told
-                whisper = self._private(job.data.get("response_url"), question, thread_ts=None)
+                whisper = self._whisper(job.data.get("response_url"), question, thread_ts=None)
                 await whisper(texts.STILL_WORKING)
                 return
             question = question.model_copy(update={"thread": asked})
@@ -207,7 +229,24 @@ class SlackWork:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _private(
+    async def _refused(self, question: Question, whisper: Whisper) -> bool:
+        """REFUSE_EXTERNAL_USERS refuses guest accounts too (people from another
+        organisation are refused before their job is queued)."""
+        if not self.bot.policies.refuse_external or question.channel.startswith("D"):
+            return False
+        if not (await self.bot.identity.role(question.user)).guest:
+            return False
+        await whisper(texts.EXTERNAL_REFUSED)
+        return True
+
+    async def _private(self, question: Question) -> bool:
+        """The channel's managers chose private answers (never in a direct message)."""
+        if question.channel.startswith("D"):
+            return False
+        tenant = Tenant(question.platform, question.workspace)
+        return (await self.bot.places.get(tenant, question.channel)).private()
+
+    def _whisper(
         self, response_url: str | None, question: Question, *, thread_ts: str | None
     ) -> Whisper:
         """A private note through the command's or click's response_url (it works where the
