@@ -64,13 +64,14 @@ def test_submitted_values_become_settings_and_bad_ones_are_named() -> None:
     assert settings_from({"policies": "none"}).policies == ()
     assert settings_from({"policies": ""}).policies is None
     assert ChannelSettings.decode(ChannelSettings(policies=()).encode()).policies == ()
-    for bad, words in [
+    bad_values: list[tuple[dict[str, object], str]] = [
         ({"agent": "hr-agent"}, "agent"),
         ({"reply_mode": "always"}, "reply mode"),
         ({"visibility": "secret"}, "visibility"),
         ({"policies": "pol a"}, "policies"),
         ({"handoff": ["<!channel>"]}, "hand-off"),
-    ]:
+    ]
+    for bad, words in bad_values:
         with pytest.raises(SettingsInvalid, match=words):
             settings_from(bad)
 

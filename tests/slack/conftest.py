@@ -169,9 +169,16 @@ class Harness:
         return response
 
     async def command(
-        self, text: str, *, channel: str = CHANNEL, user: str = USER, team: str = TEAM
+        self,
+        text: str,
+        *,
+        channel: str = CHANNEL,
+        user: str = USER,
+        team: str = TEAM,
+        name: str = "/ask",
     ) -> tuple[httpx.Response, str]:
-        """Run `/ask <text>`; returns the HTTP response and the command's response_url."""
+        """Run `/ask <text>` (or the command `name`); returns the HTTP response and the
+        command's response_url."""
         response_url = self.slack.response_url()
         form = {
             "token": "legacy",
@@ -181,7 +188,7 @@ class Harness:
             "channel_name": "general",
             "user_id": user,
             "user_name": "ann",
-            "command": "/ask",
+            "command": name,
             "text": text,
             "api_app_id": "A0000001",
             "is_enterprise_install": "false",
@@ -201,8 +208,10 @@ class Harness:
         channel: str = CHANNEL,
         user: str = OTHER_USER,
         team: str = TEAM,
+        ephemeral: bool = False,
     ) -> httpx.Response:
-        """Click a button of a message the bot posted (as recorded by the fake)."""
+        """Click a button of a message the bot posted (as recorded by the fake); an
+        `ephemeral` one has no message in the payload, as Slack sends it."""
         ts = message["ts"]
         payload = {
             "type": "block_actions",
@@ -213,7 +222,7 @@ class Harness:
                 "type": "message",
                 "message_ts": ts,
                 "channel_id": channel,
-                "is_ephemeral": False,
+                "is_ephemeral": ephemeral,
                 "thread_ts": message.get("thread_ts"),
             },
             "trigger_id": f"trig.{uuid.uuid4().hex}",
@@ -240,8 +249,26 @@ class Harness:
                 }
             ],
         }
+        if ephemeral:
+            del payload["message"]
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return await self.send(body, content_type="application/x-www-form-urlencoded")
+
+    async def submit(self, view: dict[str, Any], values: dict[str, Any], *, user: str) -> Any:
+        """Submit a modal the bot opened with these state values; Bolt's JSON reply
+        (`response_action` errors), or None for a plain acknowledgement."""
+        submission = {
+            "type": "view_submission",
+            "team": {"id": TEAM, "domain": "test"},
+            "user": {"id": user, "team_id": TEAM},
+            "api_app_id": "A0000001",
+            "trigger_id": f"trig.{uuid.uuid4().hex}",
+            "view": {**view, "id": "V0000001", "team_id": TEAM, "state": {"values": values}},
+        }
+        body = urlencode({"payload": json.dumps(submission)}).encode()
+        response = await self.send(body, content_type="application/x-www-form-urlencoded")
+        assert response.status_code == 200
+        return response.json() if response.content else None
 
     # -- waiting ------------------------------------------------------------------------
     async def settle(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a bounded wait
