@@ -35,7 +35,8 @@ Slack refuses stops it at once (exit 2); Slack out of reach at start, after a fe
 
 Reads: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode), PORT,
 SLACK_API_URL, SLACK_ALLOWED_CHANNELS, SLACK_REPLY_WITHOUT_MENTION, SLACK_STREAMING,
-SLACK_STREAMING_MODE, and every core setting (MEIBEL_*, REDIS_URL, AGENT_ROUTES, ...)."""
+SLACK_STREAMING_MODE, SLACK_ADMIN_USERS, and every core setting (MEIBEL_*, REDIS_URL,
+AGENT_ROUTES, ...)."""
 SubParsers = Any  # argparse._SubParsersAction is private
 
 
@@ -125,6 +126,7 @@ async def check(report: CheckReport) -> None:
         "SLACK_REPLY_WITHOUT_MENTION",
         "SLACK_STREAMING",
         "SLACK_STREAMING_MODE",
+        "SLACK_ADMIN_USERS",
         "PORT",
     ):
         info = SlackSettings.model_fields[name.lower()]

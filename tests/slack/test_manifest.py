@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from adapters.slack.app import ASK_COMMAND
+from adapters.slack.channel_settings import MEIBEL_COMMAND
 from tests.slack.conftest import USER, Harness, mention, message_event
 
 yaml = pytest.importorskip("yaml")  # PyYAML comes with the dev tools (schemathesis)
@@ -16,7 +17,7 @@ MANIFEST = Path(__file__).resolve().parents[2] / "docs" / "slack-manifest.yaml"
 # The scope each Web API method the bot calls needs (Slack's method reference).
 METHOD_SCOPES = {
     "auth.test": None,
-    "views.open": None,  # the feedback comment modal
+    "views.open": None,  # the feedback comment modal, /meibel settings
     "views.publish": None,  # the Home tab
     "chat.postMessage": "chat:write",
     "chat.postEphemeral": "chat:write",
@@ -36,6 +37,7 @@ METHOD_SCOPES = {
     # thread context (the *:history scope of the conversation's kind; public channels here)
     "conversations.replies": "channels:history",
     "users.info": "users:read",
+    "usergroups.list": "usergroups:read",  # hand-off groups in /meibel settings
     # who asks and where (SHARE_IDENTITY): a public channel's name
     "conversations.info": "channels:read",
 }
@@ -69,8 +71,8 @@ def test_scopes_are_exactly_those_of_the_events_methods_and_command() -> None:
     }
     needed.add("commands")
     assert scopes == needed
-    [command] = data["features"]["slash_commands"]
-    assert command["command"] == ASK_COMMAND
+    commands = [c["command"] for c in data["features"]["slash_commands"]]
+    assert commands == [ASK_COMMAND, MEIBEL_COMMAND]
     assert data["settings"]["interactivity"]["is_enabled"] is True
     assert "assistant_view" in data["features"]  # needed for assistant:write
 
