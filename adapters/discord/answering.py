@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import discord
 
 from adapters.discord.delivery import Sent, Target, send_all, typing_in
-from adapters.discord.final import Answered, prepare
+from adapters.discord.final import NO_OFFER, Answered, Offer, prepare
 from adapters.discord.jobs import FileRef
 from adapters.discord.journal import Journal
 from adapters.discord.live import LiveAnswer
@@ -38,11 +38,12 @@ class Answerer:
         download: Download | None = None,
         shown: Sequence[Sent] = (),
         journal: Journal | None = None,
+        offer: Offer = NO_OFFER,
     ) -> Answered:
         """Answer and post (streamed, or whole when streaming is off). Attached files go
         to the agent when they can (fetched with `download`); the others are named in a
         note under the answer. `shown`: messages an earlier run posted, edited into this
-        answer rather than posted again."""
+        answer rather than posted again. `offer`: the buttons the channel's settings add."""
         services = self.services
         live = LiveAnswer(targets, shown=shown, journal=journal)
         if services.streaming:
@@ -56,13 +57,14 @@ class Answerer:
                 typing_channel=typing_channel,
                 live=live,
                 notes=journal,
+                offer=offer,
             )
         note = skipped_note(not_sent(files, NEEDS_STREAMING))
         async with typing_in(typing_channel):
             answer = await services.pipeline.ask(question, notes=journal)
         if note:
             answer = replies.with_note(answer, note)
-        ready = await prepare(services, question.thread_key, answer)
+        ready = await prepare(services, question.thread_key, answer, offer)
         if live.posted and await live.finish(ready.render()):
             return Answered(True, ready.answer)
         return Answered(await send_all(ready.render, live.remaining_targets), ready.answer)

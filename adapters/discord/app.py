@@ -18,7 +18,8 @@ from bot.runtime import Runtime
 log = logging.getLogger(__name__)
 
 # What the bot needs in a channel: read, answer, open threads and post in them, embeds
-# for sources, files for artifacts, history to reply to a message.
+# for sources, files for artifacts, history to reply to a message, reactions to mark a
+# question handed off to a person.
 PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
@@ -27,6 +28,7 @@ PERMISSIONS = discord.Permissions(
     embed_links=True,
     attach_files=True,
     read_message_history=True,
+    add_reactions=True,
 )
 SCOPES = ("bot", "applications.commands")
 

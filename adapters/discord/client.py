@@ -15,7 +15,10 @@ from adapters.discord.answering import Answerer
 from adapters.discord.buttons import register_buttons, reply_privately
 from adapters.discord.intake import Intake
 from adapters.discord.interactions import InteractionHandlers
+from adapters.discord.manage import SettingsPanel
 from adapters.discord.messages import MessageHandler
+from adapters.discord.place_actions import PlaceActions
+from adapters.discord.place_items import register_place_items
 from adapters.discord.services import Services
 from adapters.discord.settings import DiscordSettings
 
@@ -73,6 +76,8 @@ class MeibelDiscordClient(discord.AutoShardedClient):
         self.meibel_buttons = InteractionHandlers(
             client=self, answerer=answerer, allow=allow, intake=intake
         )
+        # Settings, share and hand-off (adapters.discord.place_items routes clicks here).
+        self.meibel_places = PlaceActions(client=self, answerer=answerer)
         self.messages = MessageHandler(
             client=self,
             answerer=answerer,
@@ -90,8 +95,9 @@ class MeibelDiscordClient(discord.AutoShardedClient):
         Sync belongs here rather than in on_ready, which fires again on every reconnect.
         """
         register_buttons(self)
+        register_place_items(self)
         guilds = [discord.Object(id=guild_id) for guild_id in self.settings.discord_guild_ids]
-        for command in build_commands(self.meibel_buttons):
+        for command in build_commands(self.meibel_buttons, self.meibel_places.panel):
             if guilds:
                 self.tree.add_command(command, guilds=guilds)
             else:
@@ -143,9 +149,9 @@ class CommandTree(app_commands.CommandTree[MeibelDiscordClient]):
 
 
 def build_commands(
-    handlers: InteractionHandlers,
-) -> list[app_commands.Command[Any, ..., None] | app_commands.ContextMenu]:
-    """/ask, /new and the "Ask Meibel" message menu."""
+    handlers: InteractionHandlers, panel: SettingsPanel
+) -> list[app_commands.Command[Any, ..., None] | app_commands.ContextMenu | app_commands.Group]:
+    """/ask, /new, /meibel settings and the "Ask Meibel" message menu."""
 
     @app_commands.command(name="ask", description="Ask Meibel; the answer opens a thread")
     @app_commands.describe(
@@ -166,4 +172,17 @@ def build_commands(
     async def ask_about(interaction: discord.Interaction[Any], message: discord.Message) -> None:
         await handlers.ask_about(interaction, message)
 
-    return [ask, new, ask_about]
+    meibel = app_commands.Group(
+        name="meibel",
+        description="Meibel in this server",
+        guild_only=True,
+        # Shown to channel managers by default (servers can change that); whoever runs
+        # it, the bot checks Manage Channels or Manage Server itself.
+        default_permissions=discord.Permissions(manage_channels=True),
+    )
+
+    @meibel.command(name="settings", description="How Meibel answers in this channel")
+    async def settings(interaction: discord.Interaction[Any]) -> None:
+        await panel.open(interaction)
+
+    return [ask, new, ask_about, meibel]

@@ -30,8 +30,9 @@ TOKEN_MISSING = (
 CHECK_TIMEOUT_SECONDS = 15.0
 GATEWAY_AUTH_FAILED = 4004  # the gateway's close code for a refused token
 DISCORD_HELP = """Run the Discord bot until SIGTERM or Ctrl-C: /ask, the "Ask Meibel" message
-command and (optionally) replies in its threads. A token Discord refuses stops it at once
-(exit 2); Discord out of reach at start, after a few tries (exit 1). See docs/discord.md.
+command, /meibel settings for channel managers and (optionally) replies in its threads. A
+token Discord refuses stops it at once (exit 2); Discord out of reach at start, after a few
+tries (exit 1). See docs/discord.md.
 
 Reads: DISCORD_TOKEN, DISCORD_GUILD_IDS, DISCORD_ALLOWED_CHANNEL_IDS, DISCORD_ALLOWED_ROLE_IDS,
 DISCORD_REPLY_WITHOUT_MENTION, DISCORD_STREAMING, DISCORD_SHARD_COUNT, DISCORD_SHARD_IDS, and

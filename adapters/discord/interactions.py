@@ -227,9 +227,11 @@ class InteractionHandlers:
             return
         # In a plain channel the answer opens a thread; until then the interaction's id
         # keys the conversation (and keeps it if no thread can be opened). A blank
-        # question gets the hint right here, and no empty thread.
-        open_thread = place.thread is None and bool(text.strip())
-        key = place.key(None if place.thread else str(interaction.id))
+        # question gets the hint right here, and no empty thread. Where the channel answers
+        # privately, the asker alone sees it, in a conversation of their own.
+        private = await self._private_here(place)
+        open_thread = place.thread is None and bool(text.strip()) and not private
+        key = place.key(None if place.thread and not private else str(interaction.id))
         job = self._job(
             interaction,
             key,
@@ -238,9 +240,10 @@ class InteractionHandlers:
             header=header,
             files=files,
             context=context or Context(),
+            private=private,
         )
         if await self._queue(interaction, job):
-            await self._acknowledge(interaction, job, self._defer(interaction))
+            await self._acknowledge(interaction, job, self._defer(interaction, private))
 
     async def _new(self, interaction: Interaction) -> None:
         place = await self._admit(interaction)
@@ -271,11 +274,16 @@ class InteractionHandlers:
         if payload is None:
             await self._private(interaction, texts.BUTTON_EXPIRED)
             return
-        job = self._job(interaction, payload.thread_key(place.tenant), payload.text)
+        private = await self._private_here(place)
+        job = self._job(
+            interaction, payload.thread_key(place.tenant), payload.text, private=private
+        )
         if await self._queue(interaction, job):
             # Acknowledges the click and shows who asked, before the agent works.
             shown = interaction.response.send_message(
-                texts.asked_by(interaction.user.id, payload.text), allowed_mentions=NO_PINGS
+                texts.asked_by(interaction.user.id, payload.text),
+                allowed_mentions=NO_PINGS,
+                ephemeral=private,
             )
             await self._acknowledge(interaction, job, shown)
 
@@ -290,6 +298,7 @@ class InteractionHandlers:
         header: str = "",
         files: Files = (),
         context: Context | None = None,
+        private: bool = False,
     ) -> Job:
         context = context or Context()
         work = InteractionWork(
@@ -306,6 +315,7 @@ class InteractionHandlers:
             context_before=context.before,
             replied_to=context.replied_to,
             bot_id=context.bot_id,
+            private=private,
         )
         question = to_question(
             key,
@@ -353,8 +363,15 @@ class InteractionHandlers:
             return
         await self.intake.acks.record(job.tenant, interaction.id, outcome)
 
-    async def _defer(self, interaction: Interaction) -> None:
-        await interaction.response.defer(thinking=True)
+    async def _defer(self, interaction: Interaction, private: bool) -> None:
+        await interaction.response.defer(thinking=True, ephemeral=private)
+
+    async def _private_here(self, place: Place) -> bool:
+        """The channel's settings say its answers are for the asker alone (not in DMs)."""
+        if place.is_dm:
+            return False
+        places = self.answerer.services.pipeline.places
+        return (await places.get(place.tenant, place.channel)).private()
 
     async def _admit(self, interaction: Interaction) -> Place | None:
         """The place to answer in, or None once refused (privately)."""

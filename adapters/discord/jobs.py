@@ -124,6 +124,9 @@ class InteractionWork(JobData):
     context_before: int = 0
     replied_to: int = 0
     bot_id: int = 0
+    # The channel answers privately: only through the webhook, ephemeral (never into the
+    # channel), in a conversation of the asker's own (no thread).
+    private: bool = False
 
 
 def job_id(guild_id: int | None, event_id: int) -> str:

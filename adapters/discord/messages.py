@@ -1,4 +1,5 @@
-"""Messages: @mentions, replies in the bot's threads, and DMs: the intake side.
+"""Messages: @mentions, replies in the bot's threads, DMs, and questions in channels set
+to answer them without a mention (reply mode `questions`): the intake side.
 
 A message for the bot is checked against the allow-lists and queued on receipt; a worker
 (adapters.discord.work) answers it. A message Discord delivers twice is the same job,
@@ -8,6 +9,7 @@ queued once.
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import discord
 
@@ -29,6 +31,7 @@ from adapters.discord.intake import Intake, Verdict
 from adapters.discord.jobs import MESSAGE_JOB, MessageWork, file_refs, job_id
 from adapters.discord.places import resolve_place
 from adapters.discord.question_files import question_text
+from bot.channel_settings import looks_like_question
 from bot.domain import Tenant
 from bot.ordering import ArrivalOrder
 from bot.store.base import StoreError
@@ -38,6 +41,9 @@ log = logging.getLogger(__name__)
 
 # Only what people write; joins, pins, thread starts and the like are not questions.
 ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+# Why a message is for the bot: it mentions the bot (or is a DM), it is a reply in the
+# bot's own thread, or it looks like a question in a channel set to answer those.
+Why = Literal["mention", "thread", "question"]
 
 
 class MessageHandler:
@@ -65,34 +71,59 @@ class MessageHandler:
 
     async def _take(self, message: discord.Message) -> None:
         try:
-            addressed = await self._addressed(message)
+            why = await self._addressed(message)
         except Exception:  # not known to be for the bot: log, but say nothing in public
             log.exception("failed to look at message %s", message.id)
             return
-        if addressed is None:
+        if why is None:
             return
         try:
-            await self._handle(message, mentioned=addressed)
+            await self._handle(message, why=why)
         except Exception:
             log.exception("failed to handle message %s", message.id)
             await self._post_or_tell(message, texts.INTERNAL)
 
-    async def _addressed(self, message: discord.Message) -> bool | None:
-        """None when the message is not for the bot; else whether it mentions the bot."""
+    async def _addressed(self, message: discord.Message) -> Why | None:
+        """Why the message is for the bot; None when it is not."""
         me = self.client.user
         if me is None or message.author.bot or message.author.id == me.id:
             return None  # never answer bots, itself included: no loops
         if message.type not in ANSWERED_TYPES:
             return None
-        mentioned = any(user.id == me.id for user in message.mentions)
-        if mentioned or message.guild is None:
-            return mentioned
-        return False if await self._in_own_thread(message, bot_id=me.id) else None
+        if message.guild is None or any(user.id == me.id for user in message.mentions):
+            return "mention"
+        if await self._in_own_thread(message, bot_id=me.id):
+            return "thread"
+        return "question" if await self._asked_here(message) else None
 
-    async def _handle(self, message: discord.Message, *, mentioned: bool) -> None:
+    async def _asked_here(self, message: discord.Message) -> bool:
+        """A question nobody was named in, in a channel (or a thread of one) whose settings
+        say to answer questions without a mention. Needs the Message Content intent."""
+        if not self.client.intents.message_content or message.mentions:
+            return False
+        if message.role_mentions or message.mention_everyone:
+            return False
+        if not looks_like_question(message.content):
+            return False
+        place = await resolve_place(
+            self.client,
+            self.answerer,
+            channel=message.channel,
+            channel_id=message.channel.id,
+            guild_id=message.guild.id if message.guild else None,
+        )
+        if place is None or place.is_dm:
+            return False
+        places = self.answerer.services.pipeline.places
+        return (await places.get(place.tenant, place.channel)).answers_questions()
+
+    async def _handle(self, message: discord.Message, *, why: Why) -> None:
         me = self.client.user
         if me is None:  # not connected (any more)
             return
+        # A question answered without a mention is treated as a mention from here on,
+        # except that nobody is told anything when it cannot be answered.
+        mentioned = why != "thread"
         is_dm = message.guild is None
         guild_id = message.guild.id if message.guild else None
         place = await resolve_place(
@@ -109,8 +140,14 @@ class MessageHandler:
             log.info("refused user %s in %s: not allowed", message.author.id, place.channel)
             if is_dm:
                 await self.answerer.notify(refusal, [ChannelTarget(message.channel)])
-            elif mentioned:  # a plain reply in a thread was not addressed to the bot
+            elif why == "mention":  # a reply or a question was not addressed to the bot
                 await self._tell_privately(message.author, refusal)
+            return
+        if not is_dm and await self._private_here(place.tenant, place.channel):
+            # No interaction, so no message only the asker would see: say how to ask
+            # (to whoever addressed the bot; an unaddressed question gets no note).
+            if why != "question":
+                await self._post_or_tell(message, texts.PRIVATE_CHANNEL)
             return
         text = question_text(
             strip_mentions(message.content, bot_id=me.id),
@@ -136,7 +173,7 @@ class MessageHandler:
             author_id=message.author.id,
             open_thread=open_thread,
             thread_name=thread_name(text) if open_thread else "",
-            remember_thread=not mentioned and not is_dm,
+            remember_thread=why == "thread" and not is_dm,
             files=file_refs(message.attachments),
             context=context,
             bot_id=me.id,
@@ -162,6 +199,9 @@ class MessageHandler:
             await self._tell_privately(message.author, self.intake.refusal(verdict))
         elif verdict is Verdict.UNAVAILABLE:
             await self._post_or_tell(message, self.intake.refusal(verdict))
+
+    async def _private_here(self, tenant: Tenant, channel: str) -> bool:
+        return (await self.answerer.services.pipeline.places.get(tenant, channel)).private()
 
     async def _in_own_thread(self, message: discord.Message, *, bot_id: int) -> bool:
         """A message in a thread the bot opened, which it answers without a mention."""

@@ -23,6 +23,7 @@ from adapters.discord.buttons import (
     is_valid_key,
     is_valid_signal,
 )
+from adapters.discord.place_items import NO_EXTRAS, Extras
 from adapters.discord.split import split_text
 from bot.domain import Answer, CallToAction, Source
 from bot.replies import SESSION_RESTARTED
@@ -71,14 +72,17 @@ class DiscordMessage:
     allowed_mentions: discord.AllowedMentions = field(default_factory=discord.AllowedMentions.none)
 
 
-def render_answer(answer: Answer, *, keys: ButtonKeys) -> list[DiscordMessage]:
-    """The answer as one or more messages; only the last carries embeds and buttons.
+def render_answer(
+    answer: Answer, *, keys: ButtonKeys, extras: Extras = NO_EXTRAS
+) -> list[DiscordMessage]:
+    """The answer as one or more messages; only the last carries embeds and buttons
+    (`extras`: the ones the channel's settings add, on the row of the feedback buttons).
 
     Files ride on the last text message, ten (and 8 MB) at a time; more go in messages
     of their own after it. Buttons that do not fit the 5x5 grid become text lines, so
     nothing the agent offered is lost.
     """
-    buttons = _Buttons(answer, keys)
+    buttons = _Buttons(answer, keys, extras)
     files = attachments(answer.artifacts)
     sections = [
         SESSION_RESTARTED if answer.session_restarted else "",
@@ -163,16 +167,17 @@ def _source_line(number: int, source: Source) -> str:
 class _Buttons:
     """The answer's follow-ups and calls to action laid out on Discord's 5x5 grid."""
 
-    def __init__(self, answer: Answer, keys: ButtonKeys) -> None:
+    def __init__(self, answer: Answer, keys: ButtonKeys, extras: Extras) -> None:
         self.follow_ups: list[discord.ui.Item[Any]] = []
         self.actions: list[discord.ui.Item[Any]] = []
-        # Thumbs up/down on a real answer take the last row of their own.
+        # Thumbs up/down on a real answer take the last row of their own, with the
+        # channel's share and hand-off buttons (four at most: the row holds five).
         signal = answer.signal_id if answer.ok else None
         self.feedback: list[discord.ui.Item[Any]] = (
             [FeedbackButton("up", signal), FeedbackButton("down", signal)]
             if signal and is_valid_signal(signal)
             else []
-        )
+        ) + (extras.items() if answer.ok else [])
         self.rows = ROWS - (1 if self.feedback else 0)
         self.overflow_lines: list[str] = []
         seen: set[str] = set()  # Discord refuses a message with a custom_id twice

@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, Sequence
 import discord
 
 from adapters.discord.delivery import Typing, send_all
-from adapters.discord.final import Answered, Ready, prepare
+from adapters.discord.final import NO_OFFER, Answered, Offer, Ready, prepare
 from adapters.discord.live import LiveAnswer, live_parts
 from adapters.discord.pacing import Pacer, Snapshot
 from adapters.discord.services import Services
@@ -36,6 +36,7 @@ async def stream_answer(
     typing_channel: discord.abc.Messageable | None,
     live: LiveAnswer,
     notes: Notes | None = None,
+    offer: Offer = NO_OFFER,
 ) -> Answered:
     """Answer as the agent writes, through `live`; says whether the whole answer was
     posted somewhere. `notes`: the job's, for the pipeline."""
@@ -55,7 +56,7 @@ async def stream_answer(
         await pacer.drain()
         if note:
             answer = replies.with_note(answer, note)
-        ready = await prepare(services, question.thread_key, answer)
+        ready = await prepare(services, question.thread_key, answer, offer)
         if not live.posted:  # the places that refused a live message had their chance
             return Answered(await send_all(ready.render, live.remaining_targets), ready.answer)
         await pacer.wait_turn()

@@ -84,3 +84,29 @@ def rate_limited(count: int, unit: str) -> str:
 
 # The job's deadline passed before the answer could be shown.
 STILL_WORKING = "The agent may still be working on this; ask again if nothing arrives."
+PRIVATE_CHANNEL = (
+    "Answers in this channel are private: use `/ask` (or *Apps* → *Ask Meibel* on a "
+    "message) and only you will see the answer, with a button to share it."
+)
+
+# -- channel settings (adapters.discord.manage, adapters.discord.place_actions) ----------
+SETTINGS_NOT_ALLOWED = (
+    "Only members who can manage this channel (or the server) can change my settings "
+    "here. Nothing was changed."
+)
+SETTINGS_NOT_HERE = "Settings belong to a server channel: run `/meibel settings` in one."
+SETTINGS_STORE_DOWN = (
+    "I can't reach my settings store right now, so nothing was changed. "
+    "Please try again in a minute."
+)
+SETTINGS_INVALID = "That can't be kept ({reason}). Nothing was changed."
+SETTINGS_UNCHANGED = "Nothing changed: that was already the setting."
+ALREADY_SHARED = "This answer was shared with the channel already."
+SHARED_BY = "{user} shared an answer they got privately:"
+NO_HANDOFF = (
+    "Nobody is set up to take over in this channel. A channel manager can choose who "
+    "in `/meibel settings`."
+)
+HANDOFF_ALREADY = "Someone has been called for this question already."
+HANDOFF_CALL = "🙋 {targets}: {user} would like a person to help with this question."
+HANDOFF_RESOLVED = "✅ Resolved by {user}."

@@ -22,7 +22,7 @@ from adapters.discord import texts
 from adapters.discord.acks import Ack, Acks
 from adapters.discord.answering import Answerer
 from adapters.discord.delivery import ChannelTarget, FollowupTarget, Target, journaled
-from adapters.discord.final import Answered
+from adapters.discord.final import Answered, Offer
 from adapters.discord.history import with_context
 from adapters.discord.jobs import (
     INTERACTION_JOB,
@@ -133,7 +133,13 @@ class DiscordWork:
                 await self._cannot_post(work)
                 return
         answered = await self._answer(
-            job, question, journal, targets=targets, typing=typing, files=work.files
+            job,
+            question,
+            journal,
+            targets=targets,
+            typing=typing,
+            files=work.files,
+            offer=await self._offer(job, question=(work.channel_id, work.message_id)),
         )
         if not answered.posted:
             await self._cannot_post(work)
@@ -176,7 +182,9 @@ class DiscordWork:
         async def too_late() -> None:
             thread = journal.thread
             channel = self.rest.channel(thread or work.channel_id)
-            places: list[Target] = [FollowupTarget(webhook), ChannelTarget(channel)]
+            places: list[Target] = [FollowupTarget(webhook, ephemeral=work.private)]
+            if not work.private:
+                places.append(ChannelTarget(channel))
             await self.answerer.notify(texts.STILL_WORKING, places)
 
         await self._in_time(
@@ -198,10 +206,12 @@ class DiscordWork:
                 limits=self.answerer.services.pipeline.config.context,
                 replied_to=work.replied_to,
             )
-        followup = FollowupTarget(webhook)
+        followup = FollowupTarget(webhook, ephemeral=work.private)
         channel = self.rest.channel(work.channel_id)
-        targets: list[Target] = [followup, ChannelTarget(channel)]
-        typing = channel
+        # A private answer has one place: the asker's eyes (no "typing" for the channel).
+        targets: list[Target] = [followup] if work.private else [followup, ChannelTarget(channel)]
+        typing: discord.abc.Messageable | None = None if work.private else channel
+        question_at: tuple[int, int] | None = None
         if work.open_thread:
             thread_id, anchor = journal.thread, None
             if thread_id is None:
@@ -216,8 +226,15 @@ class DiscordWork:
             if thread_id is not None:
                 typing = self.rest.channel(thread_id)
                 targets = [ChannelTarget(typing, name="thread"), followup]
+                question_at = (work.channel_id, thread_id)  # the thread's id is its anchor's
         answered = await self._answer(
-            job, question, journal, targets=targets, typing=typing, files=work.files
+            job,
+            question,
+            journal,
+            targets=targets,
+            typing=typing,
+            files=work.files,
+            offer=await self._offer(job, question=question_at, share=work.private),
         )
         if not answered.posted:
             log.error("could not post the answer to %s anywhere", job.describe())
@@ -238,6 +255,16 @@ class DiscordWork:
         return opened
 
     # -- shared -------------------------------------------------------------------------
+    async def _offer(
+        self, job: Job, *, question: tuple[int, int] | None, share: bool = False
+    ) -> Offer:
+        """The buttons the channel's settings add: Share under a private answer, "I need
+        a person" where someone is set to help (about the question's message, if any)."""
+        places = self.answerer.services.pipeline.places
+        settings = await places.get(job.tenant, job.question.channel)  # never raises
+        handoff = (question or (int(job.question.channel), 0)) if settings.handoff else None
+        return Offer(share=share, handoff=handoff)
+
     async def _in_time(
         self,
         job: Job,
@@ -257,8 +284,9 @@ class DiscordWork:
         journal: Journal,
         *,
         targets: list[Target],
-        typing: discord.abc.Messageable,
+        typing: discord.abc.Messageable | None,
         files: Sequence[FileRef],
+        offer: Offer,
     ) -> Answered:
         webhook = next((t.webhook for t in targets if isinstance(t, FollowupTarget)), None)
         answered = await self.answerer.answer(
@@ -269,6 +297,7 @@ class DiscordWork:
             download=self.rest.download,
             shown=self.rest.shown(journal.messages, webhook),
             journal=journal,
+            offer=offer,
         )
         if answered.posted:
             await journal.completed()

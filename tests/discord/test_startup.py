@@ -13,7 +13,7 @@ from tests.discord.fakes.server import FakeDiscord
 from tests.discord.helpers import answer_in, thread_opened_in
 from tests.fixtures.discord import StartBot, discord_settings, fleet_options
 
-COMMANDS = ["ask", "new", "Ask Meibel"]
+COMMANDS = ["ask", "new", "meibel", "Ask Meibel"]
 
 
 def synced(fake: FakeDiscord, path: str) -> list[str]:
@@ -32,6 +32,11 @@ async def test_commands_sync_globally_before_the_gateway_connects(
     [put] = fake_discord.recorder.find("PUT", r"/applications/\d+/commands")
     [ask] = [c for c in put.json if c["name"] == "ask"]
     assert ask["options"][0]["name"] == "question" and ask["options"][0]["required"]
+    # /meibel settings: shown to channel managers, and only in servers
+    [meibel] = [c for c in put.json if c["name"] == "meibel"]
+    assert [o["name"] for o in meibel["options"]] == ["settings"]
+    assert int(meibel["default_member_permissions"]) == 1 << 4  # Manage Channels
+    assert meibel["dm_permission"] is False
 
 
 async def test_commands_sync_to_the_listed_servers_only_and_answer_there(

@@ -39,7 +39,9 @@ def user(uid: int, name: str, *, bot: bool = False) -> Json:
     }
 
 
-def member(user_data: Json, *, roles: Sequence[int] = ()) -> Json:
+def member(
+    user_data: Json, *, roles: Sequence[int] = (), permissions: str = ALL_PERMISSIONS
+) -> Json:
     return {
         "user": user_data,
         "roles": [str(r) for r in roles],
@@ -50,7 +52,7 @@ def member(user_data: Json, *, roles: Sequence[int] = ()) -> Json:
         "mute": False,
         "flags": 0,
         "pending": False,
-        "permissions": ALL_PERMISSIONS,
+        "permissions": permissions,
     }
 
 
@@ -220,6 +222,7 @@ def interaction(
     channel: Json,
     user_data: Json,
     roles: Sequence[int] = (),
+    permissions: str = ALL_PERMISSIONS,
     guild_id: int | None,
     message_data: Json | None = None,
 ) -> Json:
@@ -243,7 +246,7 @@ def interaction(
         payload["guild_id"] = str(guild_id)
         payload["guild"] = {"id": str(guild_id), "locale": "en-US", "features": []}
         payload["guild_locale"] = "en-US"
-        payload["member"] = member(user_data, roles=roles)
+        payload["member"] = member(user_data, roles=roles, permissions=permissions)
         payload["authorizing_integration_owners"] = {"0": str(guild_id)}
         payload["context"] = 0
     else:
@@ -284,6 +287,19 @@ def message_menu_data(name: str, *, target: Json) -> Json:
         "target_id": target["id"],
         "resolved": {"messages": {target["id"]: target}},
     }
+
+
+# What a member without a manager's rights may do in a channel: view, send (also in
+# threads), read history, use commands.
+MEMBER_PERMISSIONS = str((1 << 10) | (1 << 11) | (1 << 16) | (1 << 31) | (1 << 38))
+
+
+def select_data(custom_id: str, values: Sequence[str], *, kind: int, resolved: Json) -> Json:
+    """A select's submission: `kind` 3 for strings, 7 for users and roles."""
+    data: Json = {"custom_id": custom_id, "component_type": kind, "values": list(values)}
+    if resolved:
+        data["resolved"] = resolved
+    return data
 
 
 def button_data(custom_id: str) -> Json:

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -205,6 +206,21 @@ async def thread_from_message(fake: FakeDiscord, call: Call, m: re.Match[str]) -
     return 201, await fake.open_thread(parent, thread_id=int(m[2]), name=name)
 
 
+@route("PUT", r"/channels/(\d+)/messages/(\d+)/reactions/([^/]+)/@me")
+async def add_reaction(fake: FakeDiscord, call: Call, m: re.Match[str]) -> Result:
+    data = fake.messages.get(int(m[2]))
+    if data is None or int(data["channel_id"]) != int(m[1]):
+        return error(404, 10008, "Unknown Message")
+    fake.reactions.setdefault((int(m[1]), int(m[2])), set()).add(unquote(m[3]))
+    return 204, None
+
+
+@route("DELETE", r"/channels/(\d+)/messages/(\d+)/reactions/([^/]+)/@me")
+async def remove_reaction(fake: FakeDiscord, call: Call, m: re.Match[str]) -> Result:
+    fake.reactions.get((int(m[1]), int(m[2])), set()).discard(unquote(m[3]))
+    return 204, None
+
+
 @route("POST", r"/users/@me/channels")
 async def open_dm(fake: FakeDiscord, call: Call, m: re.Match[str]) -> Result:
     recipient = int((call.json or {}).get("recipient_id", 0))
@@ -224,6 +240,12 @@ async def callback(fake: FakeDiscord, call: Call, m: re.Match[str]) -> Result:
     kind, data = body.get("type"), body.get("data") or {}
     ephemeral = bool(int(data.get("flags", 0)) & EPHEMERAL)
     channel = fake.channels[state.channel_id]
+    if kind == 7:  # the component's message is updated in place
+        if state.message_id is None or state.message_id not in fake.messages:
+            return error(404, 10008, "Unknown Message")
+        message = await fake.bot_edits(state.message_id, data)
+        interaction = {"id": str(state.id), "type": state.kind}
+        return 200, {"interaction": interaction, "resource": {"type": kind, "message": message}}
     if kind == 5:  # deferred: Discord shows "thinking" in a message of its own
         data = {"content": "", "flags": LOADING | (EPHEMERAL if ephemeral else 0)}
     message = await fake.bot_posts(channel, data, webhook=True, echo=not ephemeral)

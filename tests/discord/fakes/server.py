@@ -38,6 +38,7 @@ class InteractionState:
     responded: bool = False
     original_id: int | None = None
     expired: bool = False
+    message_id: int | None = None  # the message whose component was used
 
 
 class FakeDiscord:
@@ -51,6 +52,11 @@ class FakeDiscord:
         self.threads: list[Json] = []
         self.interactions: dict[str, InteractionState] = {}
         self.cdn: dict[str, bytes] = {}  # path -> content of the files users attached
+        # (channel, message) -> the bot's reactions on it, e.g. {"🙋"}
+        self.reactions: dict[tuple[int, int], set[str]] = {}
+        # The pings a test expects (sorted role ids, sorted user ids): the one message
+        # that may ping, a call for help, pings exactly one of these sets.
+        self.expected_pings: list[tuple[list[str], list[str]]] = []
         self.gateway = Gateway(token=token, ready_payload=self._ready, guild_payloads=self._guilds)
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -192,6 +198,7 @@ class FakeDiscord:
             channel=channel,
             user_data=user,
             roles=self.world.roles_of(int(user["id"])),
+            permissions=self.world.permissions_of(int(user["id"])),
             guild_id=guild_id,
             message_data=message_data,
         )
@@ -202,9 +209,41 @@ class FakeDiscord:
             channel_id=channel_id,
             guild_id=guild_id,
             expired=expired,
+            message_id=int(message_data["id"]) if message_data else None,
         )
         await self.gateway.dispatch("INTERACTION_CREATE", payload, guild_id=guild_id)
         return payload
+
+    async def select(
+        self,
+        custom_id: str,
+        values: Sequence[str],
+        *,
+        user: Json,
+        message: Json,
+        kind: int = 3,
+        resolved: Json | None = None,
+    ) -> Json:
+        """A user picks `values` in a select of `message` (`kind` 7: users and roles)."""
+        data = p.select_data(custom_id, values, kind=kind, resolved=resolved or {})
+        channel_id = int(message["channel_id"])
+        return await self.interact(3, data, user=user, channel_id=channel_id, message_data=message)
+
+    def expect_pings(self, *, roles: Sequence[int] = (), users: Sequence[int] = ()) -> None:
+        """Allow one kind of message to ping: exactly these roles and users."""
+        self.expected_pings.append((sorted(map(str, roles)), sorted(map(str, users))))
+
+    def pings_as_expected(self, payload: Json) -> bool:
+        mentions = payload.get("allowed_mentions")
+        if not isinstance(mentions, dict) or mentions.get("parse") != []:
+            return False
+        if mentions.get("replied_user"):
+            return False
+        allowed = (
+            sorted(str(r) for r in mentions.get("roles") or []),
+            sorted(str(u) for u in mentions.get("users") or []),
+        )
+        return allowed in self.expected_pings
 
     async def say(
         self,

@@ -41,6 +41,10 @@ class World:
         """Alice has the allowed role; Bob is only a guest."""
         return [self.member_role_id] if user_id == self.alice_id else [self.guest_role_id]
 
+    def permissions_of(self, user_id: int) -> str:
+        """Alice manages the server (and its channels); Bob is a plain member."""
+        return p.ALL_PERMISSIONS if user_id == self.alice_id else p.MEMBER_PERMISSIONS
+
     def channels(self) -> list[Json]:
         return [
             p.text_channel(self.general_id, guild_id=self.guild_id, name="general"),
