@@ -229,13 +229,23 @@ class ChannelSettingsBook:
         self._cache[(tenant, channel)] = (now, settings)
         return settings
 
+    async def read(self, tenant: Tenant, channel: str) -> ChannelSettings:
+        """The channel's settings as the store has them now (no cache), for a change made
+        on top of them; StoreError when the store cannot say, so that a change never
+        resets the other settings to the defaults."""
+        raw = await self.store.get_value(tenant, _name(channel))
+        try:
+            return ChannelSettings.decode(raw) if raw else ChannelSettings()
+        except ValueError as exc:
+            log.warning("channel settings of %s unreadable, replaced: %s", channel, exc)
+            return ChannelSettings()
+
     async def put(
         self, tenant: Tenant, channel: str, settings: ChannelSettings, *, by: str, by_name: str
     ) -> list[str]:
         """Keep the channel's new settings and log the change; the changes made (none: nothing
         was written). StoreError when the store cannot keep them (nothing changed then)."""
-        self._cache.pop((tenant, channel), None)
-        old = await self.get(tenant, channel)
+        old = await self.read(tenant, channel)
         changes = settings.changes_from(old)
         if not changes:
             return []

@@ -22,8 +22,9 @@ from bot.meibel.retry import RetryPolicy
 from bot.pipeline import Pipeline, PipelineConfig
 from bot.policies import parse_policies
 from bot.routing import AgentRef, Router
-from bot.store import Store
+from bot.store import RedisStore, Store, StoreError
 from tests.fixtures.meibel import DEV_KEY
+from tests.fixtures.redis import free_port
 
 T1 = Tenant("slack", "T1")
 FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, max_total_wait=2.0)
@@ -154,3 +155,20 @@ async def test_a_channels_agent_and_policies_start_its_new_sessions(
         ("hr-agent", ("pol_hr",)),
         ("hr-agent", ("pol_public",)),  # a shared place keeps the external policies
     ]
+
+
+async def test_a_store_outage_answers_with_defaults_and_changes_nothing(
+    redis_store: RedisStore,
+) -> None:
+    book = ChannelSettingsBook(redis_store, cache_seconds=0)
+    kept = ChannelSettings(visibility="private", reply_mode="questions")
+    await book.put(T1, "C1", kept, by="U1", by_name="Ann")
+
+    down = ChannelSettingsBook(RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0"))
+    assert await down.get(T1, "C1") == ChannelSettings()  # answers go on, on the defaults
+    with pytest.raises(StoreError):
+        await down.read(T1, "C1")  # a change is never made on top of assumed defaults
+    with pytest.raises(StoreError):
+        await down.put(T1, "C1", ChannelSettings(agent="name:x"), by="U2", by_name="Bob")
+    await down.store.aclose()
+    assert await book.get(T1, "C1") == kept  # nothing already stored was lost

@@ -155,7 +155,12 @@ class SettingsPanel:
         return place
 
     async def _apply(self, interaction: Interaction, place: Place, update: dict[str, Any]) -> None:
-        old = await self.book.get(place.tenant, place.channel)
+        try:
+            old = await self.book.read(place.tenant, place.channel)
+        except StoreError as exc:  # never change one setting on top of assumed defaults
+            log.warning("could not read the settings of %s: %s", place.channel, exc)
+            await reply_privately(interaction, texts.SETTINGS_STORE_DOWN)
+            return
         try:
             new = settings_from({**_as_data(old), **update})
         except SettingsInvalid as exc:
