@@ -3,8 +3,6 @@ change log with who, and the agent and policies a new session starts with."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bot.channel_settings import (
@@ -18,30 +16,13 @@ from bot.channel_settings import (
 from bot.devserver import DevServer
 from bot.domain import Question, Tenant
 from bot.meibel.client import MeibelClient
-from bot.meibel.retry import RetryPolicy
 from bot.pipeline import Pipeline, PipelineConfig
 from bot.policies import parse_policies
 from bot.routing import AgentRef, Router
 from bot.store import RedisStore, Store, StoreError
-from tests.fixtures.meibel import DEV_KEY
 from tests.fixtures.redis import free_port
 
 T1 = Tenant("slack", "T1")
-FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, max_total_wait=2.0)
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def store(request: pytest.FixtureRequest) -> Store:
-    return request.getfixturevalue(f"{request.param}_store")  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-async def meibel(meibel_server: DevServer) -> AsyncIterator[MeibelClient]:
-    client = MeibelClient(
-        base_url=meibel_server.base_url, api_key=DEV_KEY, timeout_seconds=10, retry=FAST
-    )
-    yield client
-    await client.aclose()
 
 
 def test_submitted_values_become_settings_and_bad_ones_are_named() -> None:

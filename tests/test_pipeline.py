@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
 from bot.devserver import DevServer
 from bot.domain import AnswerKind, Question
 from bot.meibel.client import MeibelClient
-from bot.meibel.retry import RetryPolicy
 from bot.pipeline import Pipeline, PipelineConfig
 from bot.routing import AgentRef, Router
 from bot.store import RedisStore, Store
-from tests.fixtures.meibel import DEV_KEY
-
-FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, max_total_wait=2.0)
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def store(request: pytest.FixtureRequest) -> Store:
-    return request.getfixturevalue(f"{request.param}_store")  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-async def meibel(meibel_server: DevServer) -> AsyncIterator[MeibelClient]:
-    client = MeibelClient(
-        base_url=meibel_server.base_url, api_key=DEV_KEY, timeout_seconds=10, retry=FAST
-    )
-    yield client
-    await client.aclose()
 
 
 def make_pipeline(

@@ -81,12 +81,6 @@ class Raw:
             await self.client.aclose()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def store(request: pytest.FixtureRequest) -> Store:
-    result: Store = request.getfixturevalue(f"{request.param}_store")
-    return result
-
-
 @pytest.fixture
 async def raw(store: Store, request: pytest.FixtureRequest) -> AsyncIterator[Raw]:
     url = request.getfixturevalue("redis_url") if isinstance(store, RedisStore) else None

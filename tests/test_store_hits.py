@@ -19,13 +19,6 @@ T1 = Tenant("slack", "T1")
 T2 = Tenant("slack", "T2")
 
 
-@pytest.fixture(params=["redis", "sqlite"])
-def store(request: pytest.FixtureRequest) -> Store:
-    # A sync fixture: getfixturevalue cannot set up an async fixture from inside a loop.
-    chosen: Store = request.getfixturevalue(f"{request.param}_store")
-    return chosen
-
-
 async def test_hits_count_up_within_the_window(store: Store) -> None:
     counts = [await store.hit(T1, "rate:U1", window_seconds=60) for _ in range(5)]
     assert counts == [1, 2, 3, 4, 5]

@@ -25,11 +25,6 @@ from tests.fixtures.meibel import DEV_KEY
 FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, max_total_wait=2.0)
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def store(request: pytest.FixtureRequest) -> Store:
-    return request.getfixturevalue(f"{request.param}_store")  # type: ignore[no-any-return]
-
-
 @pytest.fixture
 async def pipeline(meibel_server: DevServer, store: Store) -> AsyncIterator[Pipeline]:
     client = MeibelClient(

@@ -37,7 +37,7 @@ from adapters.discord.inbound import (
 from adapters.discord.intake import Intake, Verdict
 from adapters.discord.jobs import INTERACTION_JOB, InteractionWork, file_refs, job_id
 from adapters.discord.payloads import load_button
-from adapters.discord.places import resolve_place
+from adapters.discord.places import interaction_place
 from adapters.discord.question_files import question_text
 from bot import feedback, replies
 from bot.domain import Tenant, ThreadKey
@@ -375,13 +375,7 @@ class InteractionHandlers:
 
     async def _admit(self, interaction: Interaction) -> Place | None:
         """The place to answer in, or None once refused (privately)."""
-        place = await resolve_place(
-            self.client,
-            self.answerer,
-            channel=interaction.channel,
-            channel_id=interaction.channel_id,
-            guild_id=interaction.guild_id,
-        )
+        place = await interaction_place(self.client, self.answerer, interaction)
         if place is None or interaction.channel_id is None:
             await self._private(interaction, texts.CANNOT_ANSWER_HERE)
             return None

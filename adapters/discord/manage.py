@@ -25,7 +25,7 @@ from adapters.discord.buttons import reply_privately
 from adapters.discord.delivery import NO_PINGS
 from adapters.discord.inbound import Place
 from adapters.discord.place_items import SETTING_PREFIX, SettingControl
-from adapters.discord.places import resolve_place
+from adapters.discord.places import interaction_place
 from bot.channel_settings import (
     MAX_HANDOFF,
     ChannelSettings,
@@ -143,13 +143,7 @@ class SettingsPanel:
             log.info("user %s may not change settings here", interaction.user.id)
             await reply_privately(interaction, texts.SETTINGS_NOT_ALLOWED)
             return None
-        place = await resolve_place(
-            self.client,
-            self.answerer,
-            channel=interaction.channel,
-            channel_id=interaction.channel_id,
-            guild_id=interaction.guild_id,
-        )
+        place = await interaction_place(self.client, self.answerer, interaction)
         if place is None:
             await reply_privately(interaction, texts.CANNOT_ANSWER_HERE)
         return place

@@ -21,7 +21,7 @@ from adapters.discord.delivery import NO_PINGS
 from adapters.discord.inbound import Place
 from adapters.discord.manage import SettingsPanel
 from adapters.discord.place_items import SHARE_PREFIX, ResolvedButton
-from adapters.discord.places import resolve_place
+from adapters.discord.places import interaction_place
 from adapters.discord.sharing import shared_answer
 from bot.store.base import StoreError
 
@@ -58,13 +58,7 @@ class PlaceActions:
         await self.panel.change(interaction, field)
 
     async def _place(self, interaction: Interaction) -> Place | None:
-        place = await resolve_place(
-            self.client,
-            self.answerer,
-            channel=interaction.channel,
-            channel_id=interaction.channel_id,
-            guild_id=interaction.guild_id,
-        )
+        place = await interaction_place(self.client, self.answerer, interaction)
         if place is None or place.is_dm:
             await reply_privately(interaction, texts.CANNOT_ANSWER_HERE)
             return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import discord
 
@@ -49,3 +50,16 @@ async def resolve_place(
         log.warning("cannot look up channel %s (status %s)", channel_id, exc.status)
         return None
     return place_of(fetched, guild_id=guild_id)
+
+
+async def interaction_place(
+    client: discord.Client, answerer: Answerer, interaction: discord.Interaction[Any]
+) -> Place | None:
+    """The place an interaction (a command, a click) happened in; see resolve_place."""
+    return await resolve_place(
+        client,
+        answerer,
+        channel=interaction.channel,
+        channel_id=interaction.channel_id,
+        guild_id=interaction.guild_id,
+    )
