@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import redis
 from httpx_aiohttp import AiohttpTransport
 from slack_sdk.signature import SignatureVerifier
 
@@ -181,9 +182,15 @@ async def run_system(system: System, args: argparse.Namespace) -> Result:
                 urls = [url for _bot, url in started]
                 await warm_up(Sender(http, urls, signer), slack, args, tag=tag, result=result)
                 before, window, overflows = child_cpu(), time.monotonic(), listen_overflows()
+                commands = redis_commands(redis)
                 async with profiled(system.key, [bot for bot, _url in started], args.profile):
                     await measure(Sender(http, urls, signer), slack, args, tag=tag, result=result)
                 after, window = child_cpu(), time.monotonic() - window
+                result.redis_calls = {
+                    name: n - commands.get(name, 0)
+                    for name, n in redis_commands(redis).items()
+                    if n > commands.get(name, 0) and name not in ("info",)
+                }
                 result.cpu = {k: after[k] - before[k] for k in after if k in before}
                 result.listen_overflows = listen_overflows() - overflows
                 if result.cpu.get(OTHERS, 0.0) > BUSY_MACHINE * window:
@@ -195,6 +202,18 @@ async def run_system(system: System, args: argparse.Namespace) -> Result:
             result.log_problems = [problem_lines(bot) for bot, _url in started]
         result.slack_summary = slack.summary
     return result
+
+
+def redis_commands(url: str | None) -> dict[str, int]:
+    """Calls per Redis command so far (INFO commandstats); empty without Redis."""
+    if url is None:
+        return {}
+    client = redis.Redis.from_url(url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
 
 
 def problem_lines(bot: Child) -> int:
@@ -274,7 +293,10 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=50)
     parser.add_argument("--latency", type=float, default=1.0, help="seconds per Meibel chat")
     parser.add_argument(
-        "--worker-concurrency", type=int, default=512, help="WORKER_CONCURRENCY of meibel-bot"
+        "--worker-concurrency",
+        type=int,
+        default=None,
+        help="WORKER_CONCURRENCY of meibel-bot (default: the bot's own default)",
     )
     parser.add_argument("--streaming", action="store_true", help="meibel-bot with STREAMING on")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up questions per process")

@@ -35,6 +35,7 @@ class Result:
     rss_mb: list[float] = field(default_factory=list)
     log_problems: list[int] = field(default_factory=list)
     slack_summary: dict[str, Any] = field(default_factory=dict)
+    redis_calls: dict[str, int] = field(default_factory=dict)  # Redis commands while measured
     cpu: dict[str, float] = field(default_factory=dict)  # CPU s per process while measured
     listen_overflows: int = 0
     notes: list[str] = field(default_factory=list)
@@ -138,6 +139,10 @@ def print_details(r: Result) -> None:
     calls = r.slack_summary.get("calls") or {}
     if calls:
         print("  Slack calls: " + ", ".join(f"{m} {n}" for m, n in sorted(calls.items())))
+    if r.redis_calls:
+        total = sum(r.redis_calls.values())
+        top = ", ".join(f"{c} {n}" for c, n in sorted(r.redis_calls.items(), key=lambda i: -i[1]))
+        print(f"  Redis commands: {total / max(1, r.questions):.1f} per question ({top})")
     refusals = r.slack_summary.get("refusals") or {}
     if refusals:
         print(f"  Slack refused: {refusals}")
