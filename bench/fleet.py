@@ -16,19 +16,21 @@ processes: alternately to each, like a load balancer).
   question must have one answer message in its thread, none two;
 - RSS: the peak resident memory (VmHWM) of each bot process.
 
-Systems:
-- meibel-bot: `meibel-bot slack` in HTTP mode with REDIS_URL, STREAMING off (the whole
-  answer in one post, as the tutorial bot does; `--streaming` turns it on) and
-  WORKER_CONCURRENCY=`--worker-concurrency` (512 by default, above the 300 questions: a
-  job holds its slot for Meibel's second and its posting, so with the bot's default of 256
-  the last 44 questions wait for a second round and one process cannot reach 150/s);
+Systems (each at the bot's defaults, WORKER_CONCURRENCY included, unless told otherwise):
+- meibel-bot: `meibel-bot slack` in HTTP mode with REDIS_URL, with STREAMING off (the whole
+  answer in one post, as the tutorial bot does) and, as `fleet1-streamed`, on;
 - tutorial: bench.tutorial_bot, Bolt's sync App on Bolt's development server.
+The dev server answers as a real agent would: Markdown with a heading, a list and a code
+fence, sources, follow-ups, calls to action and a text artifact.
 A few warm-up questions go to every process first (not measured): a fleet runs warm.
-Beside the table: the CPU time each process (and the rest of the machine) used while
-measured, since every process shares the machine's processors; `--profile DIR` samples
-the bots with py-spy, `--dump FILE` writes per-question times, `--fleet-module` runs
-another entry point as meibel-bot (to try a change).
-Run: .venv/bin/python -m bench.fleet [--questions 300] [--senders 50] [--systems ...]
+Beside the table: per answer, the bot's CPU time, its Slack calls and its Redis commands;
+the peak of questions in flight; the CPU time each process (and the rest of the machine)
+used while measured, since every process shares the machine's processors; `--profile DIR`
+samples the bots with py-spy, `--dump FILE` writes per-question times, `--fleet-module`
+runs another entry point as meibel-bot (to try a change).
+`--slow`: the slow-agent scenario, 2,000 questions in 200 channels, each answer streamed by
+the agent over 20 s, against the streamed bot alone.
+Run: .venv/bin/python -m bench.fleet [--questions 300] [--senders 50] [--systems ...] [--slow]
 """
 
 from __future__ import annotations
@@ -87,17 +89,31 @@ class System:
     label: str
     processes: int
     fleet: bool  # meibel-bot (else the tutorial bot)
+    streaming: bool = False  # meibel-bot's STREAMING
 
 
 SYSTEMS = {
     "fleet1": System("fleet1", "meibel-bot, 1 process", 1, True),
+    "fleet1-streamed": System("fleet1-streamed", "meibel-bot, 1 process, streamed", 1, True, True),
     "fleet2": System("fleet2", "meibel-bot, 2 processes", 2, True),
     "tutorial": System("tutorial", "tutorial bot (Bolt sync App)", 1, False),
 }
+# The slow-agent scenario (--slow): each answer streamed by the agent over about 20 s.
+SLOW_QUESTIONS = 2000
+SLOW_STREAM_SECONDS = 20.0
+SLOW_PIECES = 20
+SLOW_CHANNELS = 200
 
 
 def bot_settings(
-    args: argparse.Namespace, *, secret: str, slack: str, meibel: str, redis: str | None, port: int
+    system: System,
+    args: argparse.Namespace,
+    *,
+    secret: str,
+    slack: str,
+    meibel: str,
+    redis: str | None,
+    port: int,
 ) -> dict[str, str]:
     settings = {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
@@ -111,7 +127,7 @@ def bot_settings(
     if redis is not None:
         settings |= {
             "REDIS_URL": redis,
-            "STREAMING": "on" if args.streaming else "off",
+            "STREAMING": "on" if system.streaming else "off",
             "LOG_LEVEL": "WARNING",
             "SHUTDOWN_GRACE_SECONDS": "5",
         }
@@ -137,7 +153,7 @@ async def bots(
         for n in range(system.processes):
             port = free_port()
             env = bot_settings(
-                args, secret=secret, slack=slack, meibel=meibel, redis=redis, port=port
+                system, args, secret=secret, slack=slack, meibel=meibel, redis=redis, port=port
             )
             module, command = (
                 (args.fleet_module, ("slack",)) if system.fleet else ("bench.tutorial_bot", ())
@@ -151,6 +167,19 @@ async def bots(
         yield started
 
 
+def dev_server_options(args: argparse.Namespace) -> list[str]:
+    """The agent's pace: `--latency` before each answer; with --slow, each streamed answer
+    in SLOW_PIECES pieces over SLOW_STREAM_SECONDS."""
+    options = ["--latency", str(args.latency)]
+    if args.slow:
+        # The dev server's answer to a bench question is about 400 characters.
+        options += [
+            "--stream-chunk-delay", str(SLOW_STREAM_SECONDS / SLOW_PIECES),
+            "--stream-piece-chars", str(400 // SLOW_PIECES),
+        ]  # fmt: skip
+    return options
+
+
 async def run_system(system: System, args: argparse.Namespace) -> Result:
     result = Result(system=system.label, questions=args.questions, fleet=system.fleet)
     secret = secrets.token_hex(16)
@@ -158,7 +187,7 @@ async def run_system(system: System, args: argparse.Namespace) -> Result:
     with scratch_dir() as tmp, contextlib.ExitStack() as sync_stack:
         redis = sync_stack.enter_context(start_redis_server())[0] if system.fleet else None
         async with (
-            dev_server_process("--latency", str(args.latency)) as meibel,
+            dev_server_process(*dev_server_options(args)) as meibel,
             fake_slack(Path(tmp)) as slack,
             bots(
                 system,
@@ -227,7 +256,7 @@ def problem_lines(bot: Child) -> int:
 async def warm_up(
     sender: Sender, slack: SlackWatch, args: argparse.Namespace, *, tag: str, result: Result
 ) -> None:
-    items = asks(args.warmup * len(sender.urls), base=WARMUP_TS, tag=tag)
+    items = asks(args.warmup * len(sender.urls), base=WARMUP_TS, tag=tag, channels=args.channels)
     await sender.send_all(items, senders=min(args.senders, len(items)))
     threads = {a.ts for a in items}
     if not await slack.wait(lambda: answered(slack, threads) == threads, timeout=60):
@@ -237,7 +266,7 @@ async def warm_up(
 async def measure(
     sender: Sender, slack: SlackWatch, args: argparse.Namespace, *, tag: str, result: Result
 ) -> None:
-    items = asks(args.questions, base=MEASURED_TS, tag=tag)
+    items = asks(args.questions, base=MEASURED_TS, tag=tag, channels=args.channels)
     threads = {a.ts: a.text for a in items}
     wanted = set(threads)
     first = time.monotonic()
@@ -260,15 +289,23 @@ async def measure(
 async def main_async(args: argparse.Namespace) -> None:
     if shutil.which("redis-server") is None:
         raise SystemExit("bench.fleet: redis-server is not installed (it runs a throwaway one)")
+    if args.slow:
+        args.questions, args.latency, args.channels = SLOW_QUESTIONS, 0.0, SLOW_CHANNELS
+        args.systems, args.timeout = "fleet1-streamed", max(args.timeout, 90.0)
     chosen = [SYSTEMS[key] for key in args.systems.split(",")]
-    mode = "on (native)" if args.streaming else "off"
-    print(
-        f"fleet benchmark: {args.questions} questions in {args.questions} threads, "
-        f"{args.senders} senders, Meibel latency {args.latency:g} s, "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
+    pace = (
+        f"each answer streamed over {SLOW_STREAM_SECONDS:g} s"
+        if args.slow
+        else f"Meibel latency {args.latency:g} s"
     )
     print(
-        f"meibel-bot: STREAMING {mode}, WORKER_CONCURRENCY={args.worker_concurrency}, "
+        f"fleet benchmark: {args.questions} questions in {args.questions} threads of "
+        f"{args.channels} channels, {args.senders} senders, {pace}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    concurrency = args.worker_concurrency or "the default"
+    print(
+        f"meibel-bot: its defaults (WORKER_CONCURRENCY {concurrency}), "
         f"{args.warmup} warm-up question(s) per process; each system at most {args.timeout:.0f} s"
     )
     print(f"code under test: {code_version()}")
@@ -281,7 +318,12 @@ async def main_async(args: argparse.Namespace) -> None:
             failed = Result(system=system.label, questions=args.questions, fleet=system.fleet)
             failed.notes.append(f"did not run: {exc}")
             results.append(failed)
-    print_report(results, one_process=SYSTEMS["fleet1"].label, tutorial=SYSTEMS["tutorial"].label)
+    print_report(
+        results,
+        one_process=[SYSTEMS["fleet1"].label, SYSTEMS["fleet1-streamed"].label],
+        tutorial=SYSTEMS["tutorial"].label,
+        slow=args.slow,
+    )
     if args.dump:
         dump(results, Path(args.dump))
         print(f"per-question times written to {args.dump}")
@@ -298,7 +340,15 @@ def main() -> None:
         default=None,
         help="WORKER_CONCURRENCY of meibel-bot (default: the bot's own default)",
     )
-    parser.add_argument("--streaming", action="store_true", help="meibel-bot with STREAMING on")
+    parser.add_argument(
+        "--channels", type=int, default=10, help="channels the threads are spread over"
+    )
+    parser.add_argument(
+        "--slow",
+        action="store_true",
+        help=f"the slow-agent scenario: {SLOW_QUESTIONS} questions, each answer streamed over "
+        f"{SLOW_STREAM_SECONDS:g} s, in {SLOW_CHANNELS} channels, streamed meibel-bot only",
+    )
     parser.add_argument("--warmup", type=int, default=3, help="warm-up questions per process")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per system")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds watched for duplicates")
@@ -314,7 +364,9 @@ def main() -> None:
         "--profile", metavar="DIR", help="py-spy each bot process into DIR (collapsed stacks)"
     )
     parser.add_argument(
-        "--systems", default="fleet1,fleet2,tutorial", help="comma-separated: " + ",".join(SYSTEMS)
+        "--systems",
+        default="fleet1,fleet1-streamed,tutorial",
+        help="comma-separated: " + ",".join(SYSTEMS),
     )
     asyncio.run(main_async(parser.parse_args()))
 

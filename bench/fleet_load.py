@@ -51,11 +51,11 @@ class Ask:
         return json.dumps(envelope).encode()
 
 
-def asks(count: int, *, base: int, tag: str) -> list[Ask]:
-    """`count` questions, each in a thread of its own (distinct channel/ts)."""
+def asks(count: int, *, base: int, tag: str, channels: int = 10) -> list[Ask]:
+    """`count` questions, each in a thread of its own, spread over `channels` channels."""
     return [
         Ask(
-            channel=f"C0FLEET{i % 10:02d}",
+            channel=f"C0FLEET{i % channels:04d}",
             ts=f"{base}.{i:06d}",
             text=f"fleet question {i} of run {tag}",
             event_id=f"Ev{tag}{base}{i:06d}",

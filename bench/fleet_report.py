@@ -16,6 +16,9 @@ ACK_P99_TARGET = 0.100
 RATE_TARGET = 150.0
 SPEEDUP_TARGET = 20.0
 RSS_TARGET_MB = 150.0
+SLOW_SECONDS_TARGET = 40.0
+SLOW_IN_FLIGHT_TARGET = 1000
+SLOW_RSS_TARGET_MB = 300.0
 SLACK_RETRIES_AFTER = 3.0  # Slack re-sends an event not acked within 3 s
 
 
@@ -81,6 +84,34 @@ class Result:
     def ack(self, p: float) -> float:
         return percentile(self.acks, p) if self.acks else math.nan
 
+    @property
+    def peak_in_flight(self) -> int:
+        """The most questions acknowledged but not yet answered at one moment."""
+        first = self.first_answer()
+        moments = [(at, 1) for t, at in self.acked_at.items() if t in first]
+        moments += [(at, -1) for t, at in first.items() if t in self.acked_at]
+        peak = now = 0
+        for _, step in sorted(moments):
+            now += step
+            peak = max(peak, now)
+        return peak
+
+    @property
+    def bot_cpu(self) -> float:
+        return sum(s for name, s in self.cpu.items() if name.startswith("bot "))
+
+    def per_answer(self) -> str:
+        """CPU ms, Slack calls and Redis commands per answered question."""
+        answered = len(self.first_answer())
+        if not answered:
+            return "-"
+        calls = self.slack_summary.get("calls") or {}
+        slack = sum(n for m, n in calls.items() if m != "auth.test") / answered
+        parts = [f"{self.bot_cpu * 1000 / answered:.1f} ms CPU", f"{slack:.1f} Slack calls"]
+        if self.redis_calls:
+            parts.append(f"{sum(self.redis_calls.values()) / answered:.1f} Redis commands")
+        return ", ".join(parts)
+
 
 def _ms(seconds: float) -> str:
     return "-" if math.isnan(seconds) else f"{seconds * 1000:.1f} ms"
@@ -122,6 +153,11 @@ def print_details(r: Result) -> None:
             f"  acks: {len(r.acks)} x 200, max {_ms(max(r.acks))}"
             + (f", {slow} over 3 s (Slack would re-send them)" if slow else "")
         )
+    if r.fleet:
+        print(f"  per answer: {r.per_answer()}; peak in flight: {r.peak_in_flight}")
+    over = r.slack_summary.get("over_limit")
+    if over is not None:
+        print(f"  Slack calls over its rate limits: {over or 'none'}")
     if r.cpu:
         print(
             "  CPU s while measured: "
@@ -156,7 +192,30 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def print_targets(results: list[Result], *, one_process: str, tutorial: str) -> None:
+def print_slow_targets(results: list[Result]) -> None:
+    print("targets (slow agents):")
+    for r in (r for r in results if r.fleet):
+        print(f"  {r.system}:")
+        print(f"    every question answered exactly once: {_verdict(r.exactly_once)}")
+        print(
+            f"    all answered within {SLOW_SECONDS_TARGET:.0f} s: {r.seconds:.1f} s, "
+            f"{_verdict(r.exactly_once and r.seconds <= SLOW_SECONDS_TARGET)}"
+        )
+        print(
+            f"    >= {SLOW_IN_FLIGHT_TARGET} in flight at once: {r.peak_in_flight}, "
+            f"{_verdict(r.peak_in_flight >= SLOW_IN_FLIGHT_TARGET)}"
+        )
+        worst = max(r.rss_mb, default=math.nan)
+        print(
+            f"    RSS <= {SLOW_RSS_TARGET_MB:.0f} MB: {worst:.0f} MB, "
+            f"{_verdict(worst <= SLOW_RSS_TARGET_MB)}"
+        )
+        over = r.slack_summary.get("over_limit")
+        if over is not None:
+            print(f"    no Slack call over its rate limit: {_verdict(not over)}")
+
+
+def print_targets(results: list[Result], *, one_process: list[str], tutorial: str) -> None:
     fleet = [r for r in results if r.fleet]
     by_name = {r.system: r for r in results}
     print("targets:")
@@ -167,30 +226,34 @@ def print_targets(results: list[Result], *, one_process: str, tutorial: str) -> 
         print(f"    ack p99 <= 100 ms: {_ms(p99)}, {_verdict(p99 <= ACK_P99_TARGET)}")
         worst = max(r.rss_mb, default=math.nan)
         print(f"    RSS <= 150 MB per process: {worst:.0f} MB, {_verdict(worst <= RSS_TARGET_MB)}")
-    single = by_name.get(one_process)
-    if single is not None:
+    base = by_name.get(tutorial)
+    for single in (by_name[name] for name in one_process if name in by_name):
         rate = single.rate if single.exactly_once else 0.0
         print(
-            f"  >= 150 answers/s with one process: {single.rate:.1f}/s, "
+            f"  >= 150 answers/s, {single.system}: {single.rate:.1f}/s, "
             f"{_verdict(rate >= RATE_TARGET)}"
         )
-        base = by_name.get(tutorial)
         if base is not None and base.rate > 0:
             speedup = single.rate / base.rate
             print(
-                f"  >= 20x the tutorial bot ({base.rate:.1f}/s): {speedup:.1f}x, "
-                f"{_verdict(speedup >= SPEEDUP_TARGET and single.exactly_once)}"
+                f"  >= 20x the tutorial bot ({base.rate:.1f}/s), {single.system}: "
+                f"{speedup:.1f}x, {_verdict(speedup >= SPEEDUP_TARGET and single.exactly_once)}"
             )
 
 
-def print_report(results: list[Result], *, one_process: str, tutorial: str) -> None:
+def print_report(
+    results: list[Result], *, one_process: list[str], tutorial: str, slow: bool = False
+) -> None:
     print()
     print_table(results)
     print()
     for r in results:
         print_details(r)
     print()
-    print_targets(results, one_process=one_process, tutorial=tutorial)
+    if slow:
+        print_slow_targets(results)
+    else:
+        print_targets(results, one_process=one_process, tutorial=tutorial)
 
 
 def dump(results: list[Result], path: Path) -> None:
