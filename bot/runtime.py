@@ -30,6 +30,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         base_url=settings.meibel_base_url,
         api_key=settings.api_key,
         timeout_seconds=settings.meibel_timeout_seconds,
+        # A streamed answer holds its connection while the agent writes: one each.
+        max_connections=settings.worker_concurrency,
     )
     metrics = Metrics()
     try:

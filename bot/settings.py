@@ -101,7 +101,11 @@ class Settings(BaseSettings):
         25, ge=0, description="seconds answers in flight may take to finish on SIGTERM"
     )
     worker_concurrency: int = Field(
-        256, ge=1, le=4096, description="answers one process works on at once, 1-4096"
+        2048,
+        ge=1,
+        le=8192,
+        description="the most answers one process holds at once, 1-8192; it takes new ones "
+        "only while it keeps up, so the cap matters for answers that mostly wait",
     )
     ops_port: int | None = Field(
         None,

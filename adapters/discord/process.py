@@ -47,7 +47,7 @@ STOP_MARGIN_SECONDS = 3.0
 class FleetOptions:
     """How this process takes part in the fleet."""
 
-    concurrency: int = 256
+    concurrency: int = 2048
     grace_seconds: float = 25.0
     ops_port: int | None = None
     ops_token: str | None = None  # OPS_TOKEN: required for /metrics and /readyz's detail

@@ -24,7 +24,7 @@ def work_config(**overrides: Any) -> WorkConfig:
 
 @dataclass(frozen=True, slots=True)
 class FleetOptions:
-    concurrency: int = 256  # WORKER_CONCURRENCY: answers this process works on at once
+    concurrency: int = 2048  # WORKER_CONCURRENCY: the most answers this process holds
     grace_seconds: float = 25.0  # SHUTDOWN_GRACE_SECONDS
     rate_limit: RateLimit | None = None  # USER_RATE_LIMIT; None: no limit
     ops_port: int | None = None  # OPS_PORT: /healthz, /readyz, /metrics in Socket Mode

@@ -15,7 +15,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import texts
 from adapters.slack.errors import NOT_A_MEMBER, TRANSPORT_ERRORS, slack_error
 from adapters.slack.payloads import ButtonKind, ButtonPayload, encode
-from adapters.slack.render import ButtonValues, SlackMessage, render_answer, render_notice
+from adapters.slack.render import (
+    ButtonValues,
+    SlackMessage,
+    render_answer,
+    render_notice,
+    shown_inline,
+)
 from bot.channel_settings import ChannelSettingsBook
 from bot.domain import Answer, AnswerKind, Question, Tenant
 from bot.store.base import Store, StoreError
@@ -106,8 +112,8 @@ class Poster:
         if answer.kind is not AnswerKind.ANSWER:
             return
         for artifact in answer.artifacts:
-            if artifact.content is None:
-                continue  # storage_url artifacts are links in the rendered answer
+            if artifact.content is None or shown_inline(artifact):
+                continue  # links, or shown in the rendered answer itself
             uploaded = await self.call_quietly(
                 "files.upload_v2",
                 self.client.files_upload_v2(

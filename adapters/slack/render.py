@@ -72,6 +72,9 @@ MAX_SOURCES = 50
 MAX_FOLLOW_UPS = 50
 MAX_ACTIONS = 50
 SOURCE_TITLE_LIMIT = 300
+# Text artifacts up to this size are shown in the answer (see shown_inline).
+INLINE_ARTIFACT_CHARS = 2500
+TEXT_TYPES = frozenset({"application/json", "application/xml", "application/x-yaml"})
 FILENAME_LIMIT = 200
 
 Block = dict[str, Any]
@@ -174,17 +177,44 @@ def _body(parts: list[Chunk]) -> list[Block]:
     return blocks
 
 
+def shown_inline(artifact: Artifact) -> bool:
+    """A short text file is shown in the answer itself (one code block) instead of being
+    uploaded: it reads better in a thread, and costs no upload (three API calls)."""
+    content = artifact.content
+    return (
+        content is not None
+        and len(content) <= INLINE_ARTIFACT_CHARS
+        and (artifact.mime_type.startswith("text/") or artifact.mime_type in TEXT_TYPES)
+    )
+
+
 def _artifacts(artifacts: Sequence[Artifact]) -> list[Block]:
     lines = []
+    inline: list[Block] = []
     for artifact in artifacts:
         name = truncate(collapse(clean(artifact.filename)) or "file", FILENAME_LIMIT)
         if artifact.storage_url:
             lines.append(f"📎 {_linked(artifact.storage_url, name)}")
+        elif artifact.content is not None and shown_inline(artifact):
+            inline += [_section(f"📎 {escape(name)}"), _preformatted(artifact.content)]
         elif artifact.content is not None:
             lines.append(f"📎 {escape(name)} (sent as a file below)")
         else:
             lines.append(f"📎 {escape(name)} (no content to show)")
-    return [_section(p) for p in split_mrkdwn("\n".join(lines), SECTION_LIMIT)]
+    listed = [_section(p) for p in split_mrkdwn("\n".join(lines), SECTION_LIMIT)] if lines else []
+    return inline + listed
+
+
+def _preformatted(text: str) -> Block:
+    """Agent text shown exactly as written: a preformatted rich text element is never read
+    as markup, so nothing in it can mention anyone or make a link."""
+    shown = clean(text).strip("\n") or " "
+    return {
+        "type": "rich_text",
+        "elements": [
+            {"type": "rich_text_preformatted", "elements": [{"type": "text", "text": shown}]}
+        ],
+    }
 
 
 def _sources(sources: Sequence[Source]) -> list[Block]:

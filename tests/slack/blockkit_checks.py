@@ -92,6 +92,11 @@ def check_messages(messages: list[SlackMessage]) -> None:
             elif kind == "context_actions":
                 for element in block["elements"]:
                     action_ids.append(element["action_id"])
+            elif kind == "rich_text":  # a short text artifact, shown as written
+                [pre] = block["elements"]
+                assert pre["type"] == "rich_text_preformatted"
+                assert all(e["type"] == "text" and e["text"] for e in pre["elements"])
+                assert sum(slack_len(e["text"]) for e in pre["elements"]) <= SECTION_TEXT
             else:
                 assert kind == "divider"
         assert len(action_ids) == len(set(action_ids)), action_ids

@@ -8,7 +8,8 @@ from typing import Any
 
 from adapters.slack.render import FOLLOW_UP_ACTION
 from bot.devserver.answers import follow_ups_for
-from tests.fixtures.slack import BOT_USER
+from bot.domain import Answer, Artifact, Question
+from tests.fixtures.slack import BOT_USER, TEAM
 from tests.slack.conftest import (
     CHANNEL,
     USER,
@@ -52,11 +53,26 @@ async def test_mention_gets_a_threaded_answer_with_sources_and_follow_ups(harnes
     removed = harness.slack.calls_to("reactions.remove")
     assert [(c["timestamp"], c["name"]) for c in added] == [("1710000000.000100", "eyes")]
     assert [(c["timestamp"], c["name"]) for c in removed] == [("1710000000.000100", "eyes")]
-    # the text artifact is uploaded as a file into the thread
+    # the short text artifact is shown in the answer, as written: no upload
+    assert "Question: How do sessions work?" in text
+    assert not harness.slack.calls_to("upload")
+
+
+async def test_a_long_text_artifact_is_uploaded_into_the_thread(harness: Harness) -> None:
+    content = "Question: all of them\n" + "a line of the report\n" * 200
+    answer = Answer(
+        text="The report is attached.",
+        artifacts=(Artifact("art_1", "report.md", "text/markdown", content=content),),
+    )
+    question = Question(
+        platform="slack", workspace=TEAM, channel=CHANNEL, thread="1710000000.000200",
+        user=USER, text="the report?",
+    )  # fmt: skip
+    await harness.bot.responder.upload_artifacts(answer, question)
     [upload] = harness.slack.calls_to("upload")
-    assert "Question: How do sessions work?" in upload["content"]
+    assert upload["content"] == content
     [complete] = harness.slack.calls_to("files.completeUploadExternal")
-    assert complete["thread_ts"] == "1710000000.000100"
+    assert complete["thread_ts"] == "1710000000.000200"
     assert complete["channel_id"] == CHANNEL
 
 

@@ -393,15 +393,24 @@ def test_calls_to_action_open_links_or_ask_the_agent() -> None:
     assert (fallback["action_id"], fallback["value"]) == (f"{CALL_TO_ACTION}:2", "a2")
 
 
-def test_artifacts_are_listed_by_name() -> None:
+def test_artifacts_are_listed_by_name_and_short_text_shown_as_written() -> None:
+    big = "x,y\n" * 1000
     answer = Answer(
         text="Files:",
         artifacts=(
-            Artifact("1", "report.csv", "text/csv", content="a,b"),
-            Artifact("2", "chart <1>.png", "image/png", storage_url="https://files.io/c.png"),
+            Artifact("1", "notes.md", "text/markdown", content="<!channel> *not bold*"),
+            Artifact("2", "report.csv", "text/csv", content=big),
+            Artifact("3", "chart <1>.png", "image/png", storage_url="https://files.io/c.png"),
         ),
     )
     [message] = render_answer(answer, buttons=ButtonValues())
+    check_messages([message])
+    assert message.blocks[-3]["text"]["text"] == "📎 notes.md"
+    [pre] = message.blocks[-2]["elements"]  # literal text: no markup, no mention
+    assert pre == {
+        "type": "rich_text_preformatted",
+        "elements": [{"type": "text", "text": "<!channel> *not bold*"}],
+    }
     assert message.blocks[-1]["text"]["text"] == (
         "📎 report.csv (sent as a file below)\n📎 <https://files.io/c.png|chart &lt;1&gt;.png>"
     )
