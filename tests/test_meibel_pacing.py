@@ -11,13 +11,16 @@ import httpx
 import pytest
 
 from bot.devserver import DevServer
+from bot.domain import AnswerKind, Question
 from bot.meibel.client import MeibelClient
 from bot.meibel.errors import MeibelRateLimited, turn_not_taken
 from bot.meibel.pacing import parse_reset, read_rate_limit
 from bot.meibel.retry import RetryPolicy
 from bot.meibel.stream import StreamDone
 from bot.metrics import Metrics
-from bot.routing import AgentRef
+from bot.pipeline import Pipeline, PipelineConfig
+from bot.routing import AgentRef, Router
+from bot.store import Store
 from bot.work.fence import fenced
 from tests.fixtures.meibel import DEV_KEY
 
@@ -189,3 +192,32 @@ def test_rate_limit_headers_are_read_whatever_their_case() -> None:
     )
     state = read_rate_limit(headers)
     assert (state.limit, state.remaining, state.reset_seconds) == (60, 7, 12.0)
+
+
+async def test_a_turn_the_limit_keeps_past_the_deadline_is_a_visible_notice(
+    sqlite_store: Store,
+) -> None:
+    server = DevServer(api_key=DEV_KEY, rate_limit=2, rate_window_seconds=30.0)
+    await server.start()
+    client = client_for(server, Metrics())
+    router = Router(default=AgentRef("name", "default-agent"), routes={})
+    pipeline = Pipeline(meibel=client, store=sqlite_store, config=PipelineConfig(router=router))
+    loop = asyncio.get_running_loop()
+    try:
+        first = await pipeline.ask(question("first"))  # a session and a turn: the budget
+        with fenced(_Owned(), deadline=loop.time() + 2.0):
+            second = await pipeline.ask(question("second"))
+    finally:
+        await client.aclose()
+        await server.stop()
+    assert first.ok
+    assert second.kind is AnswerKind.ERROR and second.error_code == "meibel_rate_limited"
+    assert "too many requests" in second.text
+    assert server.received["second"] == 0
+    assert len(server.requests) == 2
+
+
+def question(text: str) -> Question:
+    return Question(
+        platform="slack", workspace="T1", channel="C1", thread="t1", user="U1", text=text
+    )
