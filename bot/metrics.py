@@ -59,6 +59,22 @@ class Metrics:
             "Answers being worked on in this process",
             registry=self.registry,
         )
+        # Pacing by Meibel's rate-limit headers (bot.meibel.pacing): waiting shows here.
+        self.meibel_paced_seconds = Counter(
+            "meibel_bot_meibel_paced_seconds",
+            "Seconds Meibel calls waited, before being sent, for the API key's rate limit",
+            registry=self.registry,
+        )
+        self.meibel_paced_waiting = Gauge(
+            "meibel_bot_meibel_paced_waiting",
+            "Meibel calls waiting now for the API key's rate limit",
+            registry=self.registry,
+        )
+        self.meibel_rate_limited = Counter(
+            "meibel_bot_meibel_rate_limited",
+            "429 answers from Meibel (each holds every new call for its Retry-After)",
+            registry=self.registry,
+        )
         self.jobs_overdue = Gauge(
             "meibel_bot_jobs_overdue",
             "Jobs this process held past their deadline since it started (the watchdog's count)",

@@ -28,13 +28,16 @@ from bot.devserver.faults import (
     default_error_body,
 )
 from bot.devserver.keys import API_PREFIX, RECORD, SERVER, error_response
-from bot.devserver.recording import RecordedRequest, new_record, read_body
+from bot.devserver.ratelimit import KeyRateLimit
+from bot.devserver.recording import API_KEY_HEADER, RecordedRequest, new_record, read_body
 from bot.devserver.state import AgentInfo, SessionInfo, default_agents, synthesize_agent
 from bot.devserver.streaming import STREAM_MODES, StreamMode
 
 DEFAULT_API_KEY = "dev-key"
 # Attachments go through /chat/stream; aiohttp's default 1 MiB limit would refuse real files.
 MAX_BODY_BYTES = 64 * 1024 * 1024
+# The X-RateLimit-* headers of a request's answer, put on it however it is answered.
+_RATE_HEADERS: web.RequestKey[dict[str, str]] = web.RequestKey("meibel_rate_headers", dict)
 
 
 class DevServer:
@@ -51,11 +54,20 @@ class DevServer:
         answer_chars: int | None = None,
         agents: list[AgentInfo] | None = None,
         access_log: bool = False,
+        rate_limit: int | None = None,
+        rate_window_seconds: float = 60.0,
     ) -> None:
+        """`rate_limit` requests per API key in each `rate_window_seconds` (None: no limit),
+        said in X-RateLimit-* headers on every answer, with 429 beyond it."""
         if stream_mode not in STREAM_MODES:
             raise ValueError(f"stream_mode must be one of {STREAM_MODES}, got {stream_mode!r}")
         self.api_key = api_key
         self.faults = faults or Faults()
+        self.rate_limit = (
+            KeyRateLimit(limit=rate_limit, window_seconds=rate_window_seconds)
+            if rate_limit is not None
+            else None
+        )
         self.stream_mode: StreamMode = stream_mode
         self.stream_chunk_delay_seconds = stream_chunk_delay_seconds
         # Streams in pieces of this many characters (default: about six pieces per answer).
@@ -99,6 +111,7 @@ class DevServer:
 
         app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY_BYTES)
         app[SERVER] = self
+        app.on_response_prepare.append(_add_rate_headers)
         add_routes(app)
         return app
 
@@ -326,6 +339,11 @@ class DevServer:
             return error_response(401, "unauthorized", "Missing API key")
         if not record.key_valid:
             return error_response(401, "unauthorized", "Invalid API key")
+        if self.rate_limit is not None:
+            admission = self.rate_limit.admit(request.headers.get(API_KEY_HEADER, ""))
+            request[_RATE_HEADERS] = admission.headers
+            if not admission.allowed:
+                return error_response(429, "rate_limited", "Rate limit exceeded")
         for queued in self._queued:
             if queued.matches(request.method, request.path):
                 queued.remaining -= 1
@@ -336,3 +354,8 @@ class DevServer:
                 return web.json_response(body, status=queued.status, headers=headers)
         self._queued = [q for q in self._queued if q.remaining > 0]
         return await handler(request)
+
+
+async def _add_rate_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer, streams and errors included, says where the key stands."""
+    response.headers.update(request.get(_RATE_HEADERS, {}))

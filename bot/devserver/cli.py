@@ -33,6 +33,20 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the dev-server options to a (sub)parser."""
     parser.add_argument(
@@ -86,6 +100,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="F",
         help="fraction of streams cut right after `connected` (the agent still runs the turn)",
     )
+    parser.add_argument(
+        "--rate-limit",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="answer at most N requests per API key in each --rate-window, with "
+        "X-RateLimit-* headers on every answer and 429 beyond (default: no limit)",
+    )
+    parser.add_argument(
+        "--rate-window",
+        type=_positive,
+        default=60.0,
+        metavar="S",
+        help="seconds of each --rate-limit window (default: %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for the fault dice")
     parser.add_argument(
         "--stream-mode",
@@ -135,6 +164,8 @@ def server_from_args(args: argparse.Namespace) -> DevServer:
         stream_piece_chars=args.stream_piece_chars,
         answer_chars=args.answer_chars,
         access_log=True,
+        rate_limit=args.rate_limit,
+        rate_window_seconds=args.rate_window,
     )
 
 

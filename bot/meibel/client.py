@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -40,10 +40,13 @@ from bot.meibel.models import (
     SessionDetail,
     SessionMessages,
 )
+from bot.meibel.pacing import Pacer, Ticket, hold_after_429
 from bot.meibel.retry import RETRY_STATUSES, TURN_RETRY_STATUSES, RetryPolicy, parse_retry_after
 from bot.meibel.stream import MeibelStreamBroken, SSEDecoder, StreamEvent, StreamParser
+from bot.metrics import Metrics
 from bot.routing import AgentRef
 from bot.startup import describe
+from bot.work.fence import time_left
 
 log = logging.getLogger(__name__)
 _M = TypeVar("_M", bound=BaseModel)
@@ -84,8 +87,12 @@ class MeibelClient:
         max_connections: int = 256,
         read_timeout_margin: float = READ_TIMEOUT_MARGIN,
         transport: httpx.AsyncBaseTransport | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._api_key = api_key
+        # Every call with this key waits here while Meibel says the key's budget is spent.
+        self._pacer = Pacer()
+        self.metrics = metrics or Metrics()
         self.timeout_seconds = timeout_seconds
         self.read_timeout_margin = read_timeout_margin
         self._stream_unsupported_until = 0.0
@@ -197,7 +204,6 @@ class MeibelClient:
             ("include_tool_activity", (None, "true", None)),
         ]
         parts += [("files", (f.filename, f.content, f.mime_type)) for f in files]
-        deadline = asyncio.get_running_loop().time() + self.turn_deadline_seconds
         request = self._http.build_request(
             "POST",
             path,
@@ -205,8 +211,12 @@ class MeibelClient:
             headers={"Accept": "text/event-stream", "Cache-Control": "no-store"},
         )
         try:
-            async with asyncio.timeout_at(deadline):
-                response = await self._http.send(request, stream=True)
+            async with self._paced() as answered:
+                # The turn's time starts once it may be sent, not while it waits its turn.
+                deadline = asyncio.get_running_loop().time() + self.turn_deadline_seconds
+                async with asyncio.timeout_at(deadline):
+                    response = await self._http.send(request, stream=True)
+                answered(response)
         except httpx.HTTPError as exc:
             raise self._transport_failure(exc, "POST", path, turn=True) from None
         except TimeoutError:
@@ -295,8 +305,11 @@ class MeibelClient:
         while True:
             attempt += 1
             wait: float
+            held = False
             try:
-                response = await self._http.request(method, path, json=payload, params=params)
+                async with self._paced() as answered:
+                    response = await self._http.request(method, path, json=payload, params=params)
+                    answered(response)
             except httpx.HTTPError as exc:
                 failure = self._transport_failure(exc, method, path, turn=turn)
                 if not isinstance(failure, MeibelUnavailable):
@@ -319,9 +332,9 @@ class MeibelClient:
                             str(failure), status=status, reason="server_error"
                         )
                     raise failure
-                wait = self.retry.backoff(attempt)
-                if isinstance(failure, MeibelRateLimited) and failure.retry_after is not None:
-                    wait = failure.retry_after
+                # After a 429 the pacer holds every new call, this one included.
+                held = status == 429
+                wait = hold_after_429(response.headers) if held else self.retry.backoff(attempt)
             if attempt >= self.retry.max_attempts or time.monotonic() + wait > deadline:
                 raise failure
             log.info(
@@ -332,7 +345,41 @@ class MeibelClient:
                 attempt,
                 wait,
             )
-            await asyncio.sleep(wait)
+            if not held:
+                await asyncio.sleep(wait)
+
+    @contextlib.asynccontextmanager
+    async def _paced(self) -> AsyncIterator[Callable[[httpx.Response], None]]:
+        """Send inside, once the key's budget allows; call the yielded function with the
+        answer, whose rate-limit headers the pacer reads (a 429 holds every new call)."""
+        ticket = await self._wait_for_budget()
+        answers: list[httpx.Response] = []
+        try:
+            yield answers.append
+        finally:
+            response = answers[0] if answers else None
+            self._pacer.settle(ticket, None if response is None else response.headers)
+            if response is not None and response.status_code == 429:
+                self.metrics.meibel_rate_limited.inc()
+                self._pacer.hold(hold_after_429(response.headers))
+
+    async def _wait_for_budget(self) -> Ticket:
+        """Wait while Meibel says the key's budget is spent, counted in the metrics; never
+        past the job's deadline (`time_left()`), or `retry.max_total_wait` outside a job:
+        then MeibelRateLimited, and nothing was sent."""
+        ticket = self._pacer.take_now()
+        if ticket is not None:
+            return ticket
+        loop = asyncio.get_running_loop()
+        left = time_left()
+        started = loop.time()
+        give_up_at = started + (self.retry.max_total_wait if left is None else left)
+        self.metrics.meibel_paced_waiting.inc()
+        try:
+            return await self._pacer.acquire(give_up_at=give_up_at)
+        finally:
+            self.metrics.meibel_paced_waiting.dec()
+            self.metrics.meibel_paced_seconds.inc(loop.time() - started)
 
     def _transport_failure(
         self, exc: httpx.HTTPError, method: str, path: str, *, turn: bool
