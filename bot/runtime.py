@@ -26,14 +26,15 @@ class Runtime:
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """Open the store and the Meibel client for the life of the process, then close both."""
     store = await open_store(redis_url=settings.redis_dsn, sqlite_path=settings.meibel_bot_db)
+    metrics = Metrics()
     meibel = MeibelClient(
         base_url=settings.meibel_base_url,
         api_key=settings.api_key,
         timeout_seconds=settings.meibel_timeout_seconds,
         # A streamed answer holds its connection while the agent writes: one each.
         max_connections=settings.worker_concurrency,
+        metrics=metrics,  # waiting for Meibel's rate limit shows in /metrics
     )
-    metrics = Metrics()
     try:
         pipeline = Pipeline(
             meibel=meibel,
