@@ -207,8 +207,15 @@ class LiveAnswer:
             self.edited = EditedMessage(
                 client=self.responder.client, channel=question.channel, thread_ts=question.thread
             )
-        await self.edited.show(self.text, activity[1] if activity else None)
-        await self._note_started(self.edited.ts, "edit")
+        edited = self.edited
+        # Progress edits wait at most one interval for their budget; the placeholder is
+        # posted only if it can be now, else the answer is posted whole at the end.
+        with optional(0.0 if edited.ts is None else self.options.interval):
+            await edited.show(self.text, activity[1] if activity else None)
+        if edited.ts is None and edited.skipped:
+            log.info("no budget for a placeholder: %s is posted whole", question.thread_key)
+            self._quiet = True
+        await self._note_started(edited.ts, "edit")
 
     async def _note_started(self, ts: str | None, via: str) -> None:
         """Note the answer's message once it exists, so a re-run finishes this one."""

@@ -202,7 +202,7 @@ class Budgets:
         """Wait for the call's token(s); the seconds waited. Raises CallSkipped (inside
         `optional`) when they are further away than allowed, TimeoutError when they come
         after the job run's deadline."""
-        buckets = self._buckets(method, args)
+        buckets = self.buckets(method, args)
         if not buckets:
             return 0.0
         now = self._clock()
@@ -229,7 +229,8 @@ class Budgets:
             raise
         return wait
 
-    def _buckets(self, method: str, args: Mapping[str, Any]) -> list[Bucket]:
+    def buckets(self, method: str, args: Mapping[str, Any]) -> list[Bucket]:
+        """The buckets a call of `method` with `args` draws on (none: not paced)."""
         rates = self.limits.rates(method)
         if not rates:
             return []
