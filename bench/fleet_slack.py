@@ -11,7 +11,8 @@ question quoted and the arrival time of the call that finished it (time.monotoni
 clock for every process on the machine). Each message is reported once, so two lines for
 one thread are two answers. A posted message in a thread that holds no answer is reported
 as `other` (a notice, say). When stdin closes it prints a `summary` line (calls by method,
-refusals by method) and exits.
+refusals by method, and `over_limit`: calls by method beyond Slack's rate limits as they
+arrived, per tests/fixtures/slack_limits.py) and exits.
 Run by bench.fleet: .venv/bin/python -m bench.fleet_slack
 """
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fixtures.slack import FakeSlack, SlackCall
+from tests.fixtures.slack_limits import LimitChecker
 
 ASKED = re.compile(r'You asked: "([^"\n]*)"')
 # Calls that create a message: its ts is in the answer, not in the arguments.
@@ -94,7 +96,7 @@ class WatchedSlack(FakeSlack):
 
 
 async def main() -> None:
-    slack = WatchedSlack()
+    slack = WatchedSlack(limits=LimitChecker())
     await slack.start()
     emit({"event": "listening", "base_url": slack.base_url})
     try:
@@ -105,6 +107,7 @@ async def main() -> None:
                 "event": "summary",
                 "calls": dict(slack.counts),
                 "refusals": dict(slack.refusals),
+                "over_limit": dict(slack.limits.over) if slack.limits else {},
             }
         )
         await slack.stop()

@@ -52,6 +52,7 @@ from adapters.slack.inbound import (
 from adapters.slack.intake import LOOKUP_SECONDS, Intake
 from adapters.slack.jobs import ask_job, post_job, shortcut_job
 from adapters.slack.live import StreamOptions
+from adapters.slack.ratelimits import Budgets, Limits, PacingMetrics, slack_limits
 from adapters.slack.render import (
     CALL_TO_ACTION,
     FEEDBACK_ACTION,
@@ -62,6 +63,7 @@ from adapters.slack.render import (
 )
 from adapters.slack.responder import (
     NOT_A_MEMBER,
+    PROGRESS_DELAY_SECONDS,
     TRANSPORT_ERRORS,
     Responder,
     Whisper,
@@ -93,16 +95,21 @@ STREAM_INTERVAL_SECONDS = 1.0
 
 
 def build_client(
-    settings: SlackSettings, *, session: aiohttp.ClientSession | None = None
+    settings: SlackSettings,
+    *,
+    session: aiohttp.ClientSession | None = None,
+    budgets: Budgets | None = None,
 ) -> AsyncWebClient:
     """The Web API client: retries on rate limits (honouring Retry-After) and lost
     connections. Pass a `session` to keep connections to Slack open between calls (without
     one, slack_sdk opens a connection per call); make it with `slack_session()`, so that
-    one attempt is bounded as a call is. Every call is fenced and bounded (webclient.py)."""
+    one attempt is bounded as a call is. Every call is fenced and bounded (webclient.py),
+    and paced by `budgets` (ratelimits.py)."""
     return SlackClient(
         token=settings.bot_token,
         base_url=settings.slack_api_url,
         session=session,
+        budgets=budgets,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
@@ -146,10 +153,14 @@ class SlackBot:
         stream_interval: float = STREAM_INTERVAL_SECONDS,
         fleet: FleetOptions | None = None,
         meibel: MeibelClient | None = None,
+        limits: Limits | None = None,
+        progress_delay: float = PROGRESS_DELAY_SECONDS,
     ) -> None:
         """`core_streaming` is the core's STREAMING (SLACK_STREAMING wins when set);
         `stream_interval` the seconds between two updates of a message being written;
-        `meibel` the client /readyz probes (by default the pipeline's)."""
+        `meibel` the client /readyz probes (by default the pipeline's); `limits` this
+        process's Slack rate limits (by default Slack's, shared as the settings say);
+        `progress_delay` how long an answer may take before the question gets the :eyes:."""
         self.settings = settings
         self.store = store
         self.fleet = fleet or FleetOptions()
@@ -159,7 +170,11 @@ class SlackBot:
         )
         # Owned here (and closed by `aclose`) only when no client was given.
         self._session = None if client else slack_session()
-        self.client = client or build_client(settings, session=self._session)
+        limits = limits or slack_limits(posts_per_minute=settings.slack_posts_per_minute).shared(
+            settings.slack_rate_processes
+        )
+        self.budgets = Budgets(limits, metrics=PacingMetrics(self.metrics.registry))
+        self.client = client or build_client(settings, session=self._session, budgets=self.budgets)
         self.background = Background()
         self.queue: WorkQueue = self.fleet.open_queue(store)
         self.intake = Intake(
@@ -184,6 +199,7 @@ class SlackBot:
             stream=StreamOptions(mode=settings.slack_streaming_mode, interval=stream_interval)
             if streaming
             else None,
+            progress_delay=progress_delay,
         )
         self.identity = SlackIdentity(self.client, options=pipeline.config.identity)
         self.policies = pipeline.config.policies

@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.errors import TRANSPORT_ERRORS, slack_error
 from adapters.slack.mrkdwn import clean, collapse, escape
+from adapters.slack.ratelimits import CallSkipped
 from adapters.slack.render import ButtonValues, SlackMessage, render_answer
 from adapters.slack.split import truncate
 from bot.domain import Answer
@@ -54,11 +55,13 @@ class EditedMessage:
         self.thread_ts = thread_ts
         self.ts: str | None = None
         self.broken = False  # a post or edit failed: no more edits while streaming
+        self.skipped = False  # the last show had no rate-limit budget (the next may)
 
     async def show(self, text: str, activity: str | None) -> None:
         message = progress_message(text, activity)
         if message is None or self.broken:
             return
+        self.skipped = False
         try:
             if self.ts is None:
                 response = await self.client.chat_postMessage(
@@ -73,6 +76,8 @@ class EditedMessage:
                 await self.client.chat_update(
                     channel=self.channel, ts=self.ts, text=message.text, blocks=message.blocks
                 )
+        except CallSkipped:
+            self.skipped = True  # the next show, or the final answer, brings it up to date
         except SlackApiError as exc:
             # The final answer is delivered (or the refusal explained) at the end.
             log.warning("could not show the answer so far: %s", slack_error(exc))

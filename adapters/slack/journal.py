@@ -24,6 +24,7 @@ ASKED = "asked"  # ts of the "<@user> asked: ..." line (/ask, follow-up and acti
 MESSAGE = "message"  # ts of the answer's first message, once it exists
 VIA = "via"  # how that message was made: "stream" (chat streaming), "edit" or "post"
 ANSWERED = "answered"  # "1" once the whole answer is in the thread
+REACTED = "reacted"  # "1" once the progress reaction is on the question (progress.py)
 
 
 class Journal:

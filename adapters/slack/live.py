@@ -15,14 +15,22 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from adapters.slack.edited import EditedMessage
 from adapters.slack.journal import MESSAGE, VIA, Journal
-from adapters.slack.native import TEXT_BUDGET, Activity, NativeRefused, NativeStream, cut_point
+from adapters.slack.native import (
+    SKIPPED,
+    TEXT_BUDGET,
+    Activity,
+    NativeRefused,
+    NativeStream,
+    cut_point,
+)
 from adapters.slack.pacing import Pacer
+from adapters.slack.ratelimits import optional
 from adapters.slack.settings import StreamingMode
 from bot import replies
 from bot.domain import Answer, Final, PartialText, Question, Update
@@ -83,9 +91,11 @@ class LiveAnswer:
         assistant_status: bool,
         note: str | None = None,
         journal: Journal | None = None,
+        on_shown: Callable[[], None] | None = None,
     ) -> None:
         """`journal`: where the started message is noted, and where an earlier run of the
-        same job may have left one to finish (edited in place, never a second one)."""
+        same job may have left one to finish (edited in place, never a second one);
+        `on_shown` hears when the answer's message first shows in the thread."""
         self.responder = responder
         self.question = question
         self.whisper = whisper
@@ -99,6 +109,9 @@ class LiveAnswer:
         self.native: NativeStream | None = None
         self.edited: EditedMessage | None = None
         self._native_ok = options.mode == "native" and not refusals.refused(question.workspace)
+        # No stream could start within Slack's budget: the answer is posted whole at the end.
+        self._quiet = False
+        self._on_shown = on_shown
         self._count = 0
         self._status_sent: str | None = None
         self.journal = journal or Journal.none()
@@ -162,6 +175,8 @@ class LiveAnswer:
     async def _show(self) -> None:
         activity = None if self.assistant_status else self.activity
         question = self.question
+        if self._quiet:
+            return
         if self._native_ok:
             if self.native is None:
                 self.native = NativeStream(
@@ -173,10 +188,18 @@ class LiveAnswer:
                     recipient_team=None if _is_dm(question) else _team(question),
                 )
             try:
-                await self.native.show(self.text, activity)
+                # Starting a stream (Tier 2) happens only when the budget has room now; a
+                # progress update may wait up to one interval, else the next one (or the
+                # stop, which is never skipped) carries its text.
+                with optional(0.0 if self.native.ts is None else self.options.interval):
+                    await self.native.show(self.text, activity)
                 await self._note_started(self.native.ts, "stream")
                 return
             except NativeRefused as exc:
+                if exc.code == SKIPPED:
+                    log.info("no chat.startStream budget: %s is posted whole", question.thread_key)
+                    self.native, self._native_ok, self._quiet = None, False, True
+                    return
                 log.info("Slack refused chat streaming (%s); editing a message instead", exc.code)
                 self.refusals.remember(question.workspace, exc.code)
                 self.native, self._native_ok = None, False
@@ -184,11 +207,20 @@ class LiveAnswer:
             self.edited = EditedMessage(
                 client=self.responder.client, channel=question.channel, thread_ts=question.thread
             )
-        await self.edited.show(self.text, activity[1] if activity else None)
-        await self._note_started(self.edited.ts, "edit")
+        edited = self.edited
+        # Progress edits wait at most one interval for their budget; the placeholder is
+        # posted only if it can be now, else the answer is posted whole at the end.
+        with optional(0.0 if edited.ts is None else self.options.interval):
+            await edited.show(self.text, activity[1] if activity else None)
+        if edited.ts is None and edited.skipped:
+            log.info("no budget for a placeholder: %s is posted whole", question.thread_key)
+            self._quiet = True
+        await self._note_started(edited.ts, "edit")
 
     async def _note_started(self, ts: str | None, via: str) -> None:
         """Note the answer's message once it exists, so a re-run finishes this one."""
+        if ts is not None and self._on_shown is not None:
+            self._on_shown()
         if ts is not None and ts != self._noted:
             self._noted = ts
             await self.journal.note(**{MESSAGE: ts, VIA: via})

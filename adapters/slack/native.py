@@ -19,6 +19,7 @@ from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.errors import TRANSPORT_ERRORS, slack_error
+from adapters.slack.ratelimits import CallSkipped
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 # rest of a longer answer as ordinary messages at the end.
 TEXT_BUDGET = 10_000
 TITLE_LIMIT = 150
+SKIPPED = "skipped"  # NativeRefused's code when the start had no rate-limit budget
 
 
 class NativeRefused(Exception):
@@ -73,6 +75,7 @@ class NativeStream:
         """Append what is new in `text` (the whole answer so far) and new activity."""
         if self.broken:
             return
+        before = (self._activity, self._running)  # kept if the call is skipped
         chunks: list[Chunk] = []
         if activity is not None and activity[0] != self._activity:
             chunks += self._complete_running()
@@ -86,8 +89,13 @@ class NativeStream:
         delta = self._delta(text)
         if delta:
             chunks = [*chunks, *self._complete_running(), MarkdownTextChunk(text=delta)]
-        if chunks and await self._send(chunks):
+        if not chunks:
+            return
+        sent = await self._send(chunks)
+        if sent:
             self.shown += delta
+        elif sent is None:
+            self._activity, self._running = before  # shown with the next call instead
 
     async def finish(self, markdown: str = "", blocks: Sequence[dict[str, Any]] = ()) -> bool:
         """Stop the stream with the last text and `blocks` at its bottom; True when done."""
@@ -126,7 +134,8 @@ class NativeStream:
             return []
         return [TaskUpdateChunk(id=running.id, title=running.title, status="complete")]
 
-    async def _send(self, chunks: list[Chunk]) -> bool:
+    async def _send(self, chunks: list[Chunk]) -> bool | None:
+        """True when sent; None when skipped for want of budget; False when broken."""
         starting = self._stream is None or self.ts is None
         if self._stream is None:
             self._stream = await self.client.chat_stream(
@@ -138,6 +147,10 @@ class NativeStream:
             )
         try:
             await self._stream.append(chunks=chunks)
+        except CallSkipped:
+            if starting:
+                raise NativeRefused(SKIPPED) from None
+            return None
         except SlackApiError as exc:
             if starting:
                 raise NativeRefused(slack_error(exc)) from None

@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import texts
 from adapters.slack.errors import NOT_A_MEMBER, TRANSPORT_ERRORS, slack_error
 from adapters.slack.payloads import ButtonKind, ButtonPayload, encode
+from adapters.slack.ratelimits import CallSkipped, optional
 from adapters.slack.render import (
     ButtonValues,
     SlackMessage,
@@ -221,13 +222,15 @@ class Poster:
         )
 
     async def set_status(self, question: Question, status: str) -> bool:
-        """The assistant thread's status line ("is searching the knowledge base...")."""
-        return await self.call_quietly(
-            "assistant.threads.setStatus",
-            self.client.assistant_threads_setStatus(
-                channel_id=question.channel, thread_ts=question.thread, status=status
-            ),
-        )
+        """The assistant thread's status line ("is searching the knowledge base..."); it only
+        decorates, so it is skipped when its rate-limit budget is used up."""
+        with optional():
+            return await self.call_quietly(
+                "assistant.threads.setStatus",
+                self.client.assistant_threads_setStatus(
+                    channel_id=question.channel, thread_ts=question.thread, status=status
+                ),
+            )
 
     async def _post_failed(
         self, exc: SlackApiError, *, question: Question, whisper: Whisper, part: int
@@ -246,6 +249,9 @@ class Poster:
         """Run a best-effort Slack call; log a refusal by its code, never raise."""
         try:
             await call
+        except CallSkipped:
+            log.debug("%s skipped: no rate-limit budget for it now", method)
+            return False
         except SlackApiError as exc:
             log.warning("%s refused: %s", method, slack_error(exc))
             return False

@@ -24,6 +24,9 @@ from adapters.slack.inbound import SharedFile
 from adapters.slack.journal import ANSWERED, MESSAGE, VIA, Journal
 from adapters.slack.live import LiveAnswer, Refusals, StreamOptions
 from adapters.slack.posting import Poster, Whisper, action_request
+from adapters.slack.progress import EyesSign
+from adapters.slack.progress import remove as remove_eyes
+from adapters.slack.ratelimits import optional
 from adapters.slack.share import post_private
 from adapters.slack.threads import remember_thread
 from bot import replies
@@ -45,7 +48,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PROGRESS_REACTION = "eyes"
+# An answer that shows nothing this long after work began gets the :eyes: on its question.
+PROGRESS_DELAY_SECONDS = 1.5
 CLEANUP_SECONDS = 3.0
 STREAMING_OFF_REASON = "files reach the agent only when streaming is on"
 
@@ -61,8 +65,13 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class _Shown:
-    reacted: bool  # a reaction was added (and must be removed)
+    eyes: EyesSign | None  # the reaction that comes if the answer is slow to show
     status: bool  # the assistant status is set (and shows the agent's activity)
+
+    def visible(self) -> None:
+        """Something of the answer shows in the thread: no reaction needed from now on."""
+        if self.eyes is not None:
+            self.eyes.shown()
 
 
 class Responder(Poster):
@@ -75,8 +84,10 @@ class Responder(Poster):
         button_ttl_seconds: int,
         downloader: Downloader,
         stream: StreamOptions | None = None,
+        progress_delay: float = PROGRESS_DELAY_SECONDS,
     ) -> None:
         super().__init__(client=client, store=store, button_ttl_seconds=button_ttl_seconds)
+        self.progress_delay = progress_delay
         self.pipeline = pipeline
         self.stream = stream  # None: streaming is off
         self.downloader = downloader
@@ -102,13 +113,13 @@ class Responder(Poster):
         the asker alone, whole, with "Share with the channel" (adapters.slack.share).
         """
         journal = journal or Journal.none()
-        channel, thread = question.channel, question.thread
+        channel = question.channel
         if journal.get(ANSWERED):
             log.info("%s: answered by an earlier run; not posting again", question.thread_key)
             if progress.react_to:  # that run may have died before taking it away
-                await self._unreact(channel, progress.react_to)
+                await remove_eyes(self, channel=channel, ts=progress.react_to)
             return None
-        shown = await self._start_progress(channel, thread, progress)
+        shown = await self._start_progress(question, progress, journal)
         try:
             try:
                 await remember_thread(
@@ -131,6 +142,7 @@ class Responder(Poster):
                     answer = replies.with_note(answer, note)
 
                 async def posted(ts: str) -> None:
+                    shown.visible()
                     await journal.note(**{MESSAGE: ts, VIA: "post"})
 
                 await self.post_answer(
@@ -142,7 +154,7 @@ class Responder(Poster):
                 )
             else:
                 answer = await self._stream_answer(
-                    question, whisper, self.stream, files, status=shown.status, journal=journal
+                    question, whisper, self.stream, files, shown=shown, journal=journal
                 )
             await journal.note(**{ANSWERED: "1"})
             return answer
@@ -150,8 +162,8 @@ class Responder(Poster):
             # Cosmetic, and maybe after the job's deadline cut the answer short: bounded.
             try:
                 async with asyncio.timeout(call_bound(CLEANUP_SECONDS)):
-                    if shown.reacted and progress.react_to:
-                        await self._unreact(channel, progress.react_to)
+                    if shown.eyes is not None:
+                        await shown.eyes.end()
                     elif progress.assistant:
                         # The status clears itself on our reply; clear it when none came.
                         await self.set_status(question, "")
@@ -165,7 +177,7 @@ class Responder(Poster):
         options: StreamOptions,
         files: Sequence[SharedFile],
         *,
-        status: bool,
+        shown: _Shown,
         journal: Journal,
     ) -> Answer:
         fetched = await self.downloader.fetch(files) if files else Fetched()
@@ -175,9 +187,10 @@ class Responder(Poster):
             whisper=whisper,
             options=options,
             refusals=self.refusals,
-            assistant_status=status,
+            assistant_status=shown.status,
             note=skipped_note(fetched.skipped),
             journal=journal,
+            on_shown=shown.visible,
         )
         try:
             return await live.run(
@@ -205,46 +218,41 @@ class Responder(Poster):
             log.warning("could not end the earlier run's stream: %s", type(exc).__name__)
         await journal.note(**{VIA: "edit"})
 
-    async def _unreact(self, channel: str, ts: str) -> None:
-        await self.call_quietly(
-            "reactions.remove",
-            self.client.reactions_remove(channel=channel, timestamp=ts, name=PROGRESS_REACTION),
-        )
-
-    async def _start_progress(self, channel: str, thread: str, progress: Progress) -> _Shown:
-        """Show the working sign: the assistant status where allowed, else a reaction."""
+    async def _start_progress(
+        self, question: Question, progress: Progress, journal: Journal
+    ) -> _Shown:
+        """Show the working sign: the assistant status where allowed, else the :eyes: after
+        a short while (progress.py). Both only decorate: skipped when out of budget."""
         if progress.assistant:
-            if progress.title:
-                await self.call_quietly(
-                    "assistant.threads.setTitle",
-                    self.client.assistant_threads_setTitle(
-                        channel_id=channel, thread_ts=thread, title=progress.title
+            with optional():
+                if progress.title:
+                    await self.call_quietly(
+                        "assistant.threads.setTitle",
+                        self.client.assistant_threads_setTitle(
+                            channel_id=question.channel,
+                            thread_ts=question.thread,
+                            title=progress.title,
+                        ),
+                    )
+                status_set = await self.call_quietly(
+                    "assistant.threads.setStatus",
+                    self.client.assistant_threads_setStatus(
+                        channel_id=question.channel,
+                        thread_ts=question.thread,
+                        status=texts.THINKING,
+                        loading_messages=list(texts.LOADING_MESSAGES),
                     ),
                 )
-            status_set = await self.call_quietly(
-                "assistant.threads.setStatus",
-                self.client.assistant_threads_setStatus(
-                    channel_id=channel,
-                    thread_ts=thread,
-                    status=texts.THINKING,
-                    loading_messages=list(texts.LOADING_MESSAGES),
-                ),
-            )
             if status_set:
-                return _Shown(reacted=False, status=True)
+                return _Shown(eyes=None, status=True)
         if not progress.react_to:
-            return _Shown(reacted=False, status=False)
-        try:
-            await self.client.reactions_add(
-                channel=channel, timestamp=progress.react_to, name=PROGRESS_REACTION
-            )
-        except SlackApiError as exc:
-            error = slack_error(exc)
-            # Already there: an earlier run of the same job put it; this run takes it away.
-            if error != "already_reacted":
-                log.warning("reactions.add refused: %s", error)
-                return _Shown(reacted=False, status=False)
-        except TRANSPORT_ERRORS as exc:
-            log.warning("reactions.add failed: %s", type(exc).__name__)
-            return _Shown(reacted=False, status=False)
-        return _Shown(reacted=True, status=False)
+            return _Shown(eyes=None, status=False)
+        eyes = EyesSign(
+            poster=self,
+            channel=question.channel,
+            ts=progress.react_to,
+            delay=self.progress_delay,
+            journal=journal,
+        )
+        eyes.start()
+        return _Shown(eyes=eyes, status=False)

@@ -51,6 +51,18 @@ class SlackSettings(BaseSettings):
         description="comma-separated user ids (U...) who may change channel settings with "
         "/meibel settings, besides workspace admins",
     )
+    slack_rate_processes: int = Field(
+        1,
+        ge=1,
+        description="how many bot processes share the workspace's Slack rate limits (each "
+        "keeps to its share); 1 for one process",
+    )
+    slack_posts_per_minute: float = Field(
+        300.0,
+        gt=0,
+        description="messages a minute the workspace may receive from the bot in all "
+        "(Slack: several hundred; besides about one a second per channel)",
+    )
     port: int = Field(3000, ge=0, le=65535, description="the HTTP port, 0-65535")
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")

@@ -122,10 +122,11 @@ def call_to_actions_for(question: str, turn: int) -> list[CallToAction]:
     ]
 
 
-def artifact_for(question: str, turn: int) -> Artifact:
+def artifact_for(message: str, turn: int) -> Artifact:
+    _, question = split_context(message)  # a summary of the question, as the answer is
     content = f"# Summary of turn {turn}\n\nQuestion: {question}\n"
     return Artifact(
-        artifact_id=f"art_{_digest(question, turn)}",
+        artifact_id=f"art_{_digest(message, turn)}",
         filename=f"answer-turn-{turn}.md",
         mime_type="text/markdown",
         content=content,

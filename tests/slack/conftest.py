@@ -34,6 +34,8 @@ CHANNEL = "C0000001"
 USER = "U0000001"
 OTHER_USER = "U0000002"
 SESSION_TTL = 3600
+# Longer than the bot's progress delay (1.5 s): a slow agent, whose question gets the eyes.
+SLOW_AGENT_SECONDS = 2.0
 
 
 def signed_headers(
@@ -269,6 +271,17 @@ class Harness:
         response = await self.send(body, content_type="application/x-www-form-urlencoded")
         assert response.status_code == 200
         return response.json() if response.content else None
+
+    def slow_agent(self, seconds: float = SLOW_AGENT_SECONDS) -> None:
+        """Every agent answer takes `seconds` (the dev server's latency knob): longer than
+        the bot's progress delay, so questions get the :eyes: while they wait."""
+        self.meibel.faults.latency_seconds = seconds
+
+    def eyes_left(self) -> int:
+        """Progress reactions added and not taken away (0 once every answer is done)."""
+        added = [c for c in self.slack.calls_to("reactions.add") if c["name"] == "eyes"]
+        removed = [c for c in self.slack.calls_to("reactions.remove") if c["name"] == "eyes"]
+        return len(added) - len(removed)
 
     # -- waiting ------------------------------------------------------------------------
     async def settle(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a bounded wait

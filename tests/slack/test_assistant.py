@@ -66,6 +66,7 @@ async def test_assistant_question_shows_status_sets_title_and_answers(harness: H
 
 async def test_where_the_status_is_refused_the_reaction_shows_progress(harness: Harness) -> None:
     harness.slack.fail("assistant.threads.setStatus", "not_allowed_token_type")
+    harness.slow_agent()
     ts = "1710000003.000400"
     await harness.event(
         message_event("Plain DM thread", ts=ts, channel=DM, channel_type="im", thread_ts=THREAD)

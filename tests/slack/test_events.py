@@ -6,6 +6,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+
 from adapters.slack.render import FOLLOW_UP_ACTION
 from bot.devserver.answers import follow_ups_for
 from bot.domain import Answer, Artifact, Question
@@ -47,12 +49,10 @@ async def test_mention_gets_a_threaded_answer_with_sources_and_follow_ups(harnes
     assert [f["text"]["text"] for f in follow_ups] == follow_ups_for("How do sessions work?", 1)
     [chat] = harness.meibel.chat_requests()
     assert chat.user_message == "How do sessions work?"
-    # progress: eyes on the question, then removed once the answer is there
+    # a fast answer needs no sign of work: no eyes on the question
     await harness.settle()
-    added = harness.slack.calls_to("reactions.add")
-    removed = harness.slack.calls_to("reactions.remove")
-    assert [(c["timestamp"], c["name"]) for c in added] == [("1710000000.000100", "eyes")]
-    assert [(c["timestamp"], c["name"]) for c in removed] == [("1710000000.000100", "eyes")]
+    assert harness.slack.calls_to("reactions.add") == []
+    assert harness.slack.calls_to("reactions.remove") == []
     # the short text artifact is shown in the answer, as written: no upload
     assert "Question: How do sessions work?" in text
     assert not harness.slack.calls_to("upload")
@@ -74,6 +74,23 @@ async def test_a_long_text_artifact_is_uploaded_into_the_thread(harness: Harness
     [complete] = harness.slack.calls_to("files.completeUploadExternal")
     assert complete["thread_ts"] == "1710000000.000200"
     assert complete["channel_id"] == CHANNEL
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+async def test_a_slow_answer_gets_the_eyes_until_it_is_there(
+    start_bot: Any, streaming: bool
+) -> None:
+    harness: Harness = await start_bot(slack_streaming=streaming)
+    harness.slow_agent()
+    ts = "1710000000.000150"
+    await harness.event(mention("Think hard", ts=ts))
+    [added] = await harness.slack.wait_for("reactions.add")
+    assert (added["timestamp"], added["name"]) == (ts, "eyes")
+    assert harness.slack.messages(ts) == []  # the eyes came before anything of the answer
+    await harness.answers(1, thread_ts=ts)
+    await harness.settle()
+    [removed] = harness.slack.calls_to("reactions.remove")
+    assert (removed["timestamp"], removed["name"]) == (ts, "eyes")
 
 
 async def test_reply_in_the_bots_thread_continues_the_session_without_a_mention(
@@ -178,7 +195,6 @@ async def test_the_same_post_as_mention_message_and_retries_is_answered_once(
     await harness.answers(1, thread_ts=ts)
     await harness.settle()
     assert len(harness.meibel.chat_requests()) == 1
-    assert len(harness.slack.calls_to("reactions.add")) == 1
     assert len(harness.slack.messages(ts)) == 1
 
 

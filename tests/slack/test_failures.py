@@ -40,6 +40,7 @@ async def test_not_in_channel_tells_the_user_how_to_invite_the_bot(
     start_bot: Any, streaming: bool
 ) -> None:
     harness: Harness = await start_bot(slack_streaming=streaming)
+    harness.slow_agent()  # the question gets the eyes, which go away all the same
     # Slack refuses every way of writing in a channel the bot is not in.
     harness.slack.fail("chat.startStream", "not_in_channel", times=5)
     harness.slack.fail("chat.postMessage", "not_in_channel", times=5)
@@ -107,6 +108,7 @@ async def test_every_call_carries_the_bot_token_and_no_log_line_shows_it(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     harness.slack.fail("reactions.add", "missing_scope")
+    harness.slow_agent()  # slow enough for the eyes, which Slack refuses
     with caplog.at_level(logging.DEBUG):
         ts = "1710000002.000600"
         await harness.event(mention("Tokens?", ts=ts))

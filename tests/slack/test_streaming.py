@@ -248,6 +248,7 @@ async def test_a_bug_while_streaming_still_leaves_a_visible_notice(
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr("adapters.slack.live.LiveAnswer._deliver", broken)
+    harness.slow_agent()  # the question gets the eyes while the agent works
     ts = "1710000006.001200"
     await harness.event(mention("Trip over something", ts=ts))
     await harness.settle()
@@ -256,6 +257,7 @@ async def test_a_bug_while_streaming_still_leaves_a_visible_notice(
     assert "Something went wrong on my side" in str(notice["blocks"])
     assert "secret internals" not in str(notice["blocks"])
     assert harness.slack.calls_to("reactions.remove")  # the working sign goes away too
+    harness.meibel.faults.latency_seconds = 0.0
     # the thread is free again: the next question is answered
     await harness.event(message_event("Again?", ts="1710000006.001300", thread_ts=ts))
     [_, answer] = await harness.answers(2, thread_ts=ts)
