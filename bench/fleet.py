@@ -133,6 +133,10 @@ def bot_settings(
         }
         if args.worker_concurrency is not None:  # None: the bot's default
             settings["WORKER_CONCURRENCY"] = str(args.worker_concurrency)
+        if system.processes > 1:  # the processes share the workspace's Slack budgets
+            settings["SLACK_RATE_PROCESSES"] = str(system.processes)
+        if args.slack_posts_per_minute is not None:
+            settings["SLACK_POSTS_PER_MINUTE"] = str(args.slack_posts_per_minute)
     return clean_environment(settings)
 
 
@@ -303,9 +307,11 @@ async def main_async(args: argparse.Namespace) -> None:
         f"{args.channels} channels, {args.senders} senders, {pace}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
-    concurrency = args.worker_concurrency or "the default"
+    concurrency = args.worker_concurrency or "default"
+    posts = args.slack_posts_per_minute or "default"
     print(
-        f"meibel-bot: its defaults (WORKER_CONCURRENCY {concurrency}), "
+        f"meibel-bot: its defaults (WORKER_CONCURRENCY {concurrency}, "
+        f"SLACK_POSTS_PER_MINUTE {posts}), "
         f"{args.warmup} warm-up question(s) per process; each system at most {args.timeout:.0f} s"
     )
     print(f"code under test: {code_version()}")
@@ -341,7 +347,18 @@ def main() -> None:
         help="WORKER_CONCURRENCY of meibel-bot (default: the bot's own default)",
     )
     parser.add_argument(
-        "--channels", type=int, default=10, help="channels the threads are spread over"
+        "--channels",
+        type=int,
+        default=300,
+        help="channels the threads are spread over (Slack allows about one message a second "
+        "per channel: 300 threads in 10 channels cannot be answered faster than 10/s)",
+    )
+    parser.add_argument(
+        "--slack-posts-per-minute",
+        type=float,
+        default=None,
+        help="SLACK_POSTS_PER_MINUTE of meibel-bot (default: the bot's own, Slack's documented "
+        "floor); a higher one measures what the bot could do where Slack allows more",
     )
     parser.add_argument(
         "--slow",

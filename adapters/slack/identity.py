@@ -4,7 +4,8 @@ The asker's display name and time zone come from `users.info` (`users:read`), th
 only with SHARE_USER_EMAIL and the `users:read.email` scope; the channel's name from
 `conversations.info` (`channels:read`; a private channel's name is left out); the
 workspace's name from `auth.test`. Each is cached per process for CACHE_SECONDS. Best
-effort: whatever Slack refuses or does not answer in time is left out.
+effort: whatever Slack refuses, does not answer in time, or has no rate-limit budget for
+right now is left out.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.errors import TRANSPORT_ERRORS, slack_error
+from adapters.slack.ratelimits import CallSkipped, optional
 from bot.domain import Question
 from bot.identity import Asker, IdentityOptions, Where
 
@@ -92,7 +94,10 @@ class SlackIdentity:
         if hit is not None and hit[0] > now:
             return hit[1]
         try:
-            value = await look(key)
+            with optional():  # best effort: never wait for a rate-limit budget
+                value = await look(key)
+        except CallSkipped:
+            return None  # not cached: asked again when Slack's budget has room
         except SlackApiError as exc:
             log.info("%s lookup refused: %s", kind, slack_error(exc))
             value = None
