@@ -173,6 +173,7 @@ class SlackBot:
         limits = limits or slack_limits(posts_per_minute=settings.slack_posts_per_minute).shared(
             settings.slack_rate_processes
         )
+        self.limits = limits
         self.budgets = Budgets(limits, metrics=PacingMetrics(self.metrics.registry))
         self.client = client or build_client(settings, session=self._session, budgets=self.budgets)
         self.background = Background()

@@ -109,6 +109,11 @@ class Limits:
             post_per_workspace=self.post_per_workspace.shared(processes),
         )
 
+    def answers_postable(self, seconds: float) -> int:
+        """How many answers (a message each) this process may post in `seconds` at the
+        workspace's steady rate (the burst is not counted on: it is spent once)."""
+        return max(1, int(self.post_per_workspace.per_minute * seconds / 60.0))
+
     def rates(self, method: str) -> list[Rate]:
         """The rates a call of `method` must keep (per channel first for postMessage)."""
         if method == POST_METHOD:

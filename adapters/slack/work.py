@@ -56,12 +56,22 @@ class SlackWork:
         )
 
     async def run(self) -> None:
-        """Take jobs until `stop`; at most WORKER_CONCURRENCY answers at once."""
+        """Take jobs until `stop`; at most WORKER_CONCURRENCY answers at once, and no more
+        than Slack lets this process post within half a job's deadline (see `held`)."""
         self._running = asyncio.current_task()
         try:
-            await self.bot.queue.run(self.handler(), concurrency=self.bot.fleet.concurrency)
+            await self.bot.queue.run(self.handler(), concurrency=self.held())
         finally:
             self._running = None
+
+    def held(self) -> int:
+        """The answers this process holds at once. Slack lets a workspace post a few
+        hundred messages a minute (SLACK_POSTS_PER_MINUTE): answers held beyond what that
+        budget can post in half a job's deadline would wait past it for their turn to post,
+        and end as "still working" notices. Left in the queue instead, they wait safely
+        and start as room frees up."""
+        postable = self.bot.limits.answers_postable(self.bot.fleet.work.job_deadline / 2)
+        return min(self.bot.fleet.concurrency, postable)
 
     async def stop(self) -> None:
         """Take no new jobs; give answers in flight SHUTDOWN_GRACE_SECONDS; leave the rest

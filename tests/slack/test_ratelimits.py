@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from adapters.slack.fleet import FleetOptions, work_config
 from adapters.slack.ratelimits import (
     Budgets,
     CallSkipped,
@@ -22,6 +23,7 @@ from adapters.slack.ratelimits import (
     slack_limits,
     unlimited,
 )
+from bot.work.queue import with_deadline
 from tests.fixtures.slack_limits import LimitChecker
 from tests.slack.conftest import Harness, mention
 from tests.slack.test_ops import sample
@@ -177,3 +179,31 @@ async def test_the_checker_sees_a_bot_that_does_not_pace(start_bot: Any) -> None
         await harness.answers(1, thread_ts=ts)
     await harness.settle()
     assert harness.slack.limits.over["chat.postMessage"] > 0
+
+
+async def test_a_process_holds_no_more_answers_than_slack_lets_it_post_in_time(
+    start_bot: Any,
+) -> None:
+    """Answers beyond what the workspace's post budget can carry before their deadline wait
+    in the queue, not in the process: every one is answered, none ends as "still working"."""
+    limits = dataclasses.replace(
+        slack_limits(),
+        post_per_channel=Rate(per_minute=600, burst=10),
+        post_per_workspace=Rate(per_minute=60, burst=2),  # a post a second after two
+    )
+    fleet = FleetOptions(work=with_deadline(work_config(), 8.0))
+    harness: Harness = await start_bot(
+        slack_streaming=False, bot_options={"limits": limits, "fleet": fleet}
+    )
+    assert harness.bot.work.held() == 4  # what the rate posts in half the deadline
+    harness.slack.limits = LimitChecker(limits)
+    questions = [f"1710000040.{i:06d}" for i in range(12)]
+    for i, ts in enumerate(questions):
+        await harness.event(mention(f"Question {ts}", ts=ts, channel=f"C00000{i:02d}"))
+
+    for ts in questions:  # all twelve take about ten seconds to post, one a second
+        [answer] = await harness.answers(1, thread_ts=ts)
+        assert f"Question {ts}" in str(answer["blocks"])  # the answer, not a notice
+    await harness.settle()
+    assert all(len(harness.slack.messages(ts)) == 1 for ts in questions)
+    assert harness.slack.limits.over == {}
