@@ -46,6 +46,7 @@ CACHE_SECONDS = 5.0
 # The store keeps nothing without a TTL; settings live until changed (ten years).
 KEEP_SECONDS = 10 * 365 * 86400
 CHANGES_KEEP_DAYS = 365
+ANY_SET = "channel-settings-any"  # set once any channel of the workspace has settings
 # Question words that start a question someone did not end with "?".
 _ASKING = frozenset(
     {
@@ -206,6 +207,7 @@ class ChannelSettingsBook:
         self.store = store
         self.cache_seconds = cache_seconds
         self._cache: dict[tuple[Tenant, str], tuple[float, ChannelSettings]] = {}
+        self._any_cache: dict[Tenant, tuple[float, bool]] = {}
 
     async def get(self, tenant: Tenant, channel: str) -> ChannelSettings:
         """The channel's settings; the defaults when none are set or the store fails."""
@@ -214,6 +216,8 @@ class ChannelSettingsBook:
         if cached is not None and now - cached[0] < self.cache_seconds:
             return cached[1]
         try:
+            if not await self._any(tenant, now):
+                return ChannelSettings()
             raw = await self.store.get_value(tenant, _name(channel))
         except StoreError as exc:
             log.warning("channel settings of %s unreadable, using defaults: %s", channel, exc)
@@ -228,6 +232,19 @@ class ChannelSettingsBook:
             self._cache.clear()
         self._cache[(tenant, channel)] = (now, settings)
         return settings
+
+    async def _any(self, tenant: Tenant, now: float) -> bool:
+        """Whether any channel of the workspace has settings (one look per workspace per
+        cache period: most workspaces have none, and a question in a channel new to this
+        process then costs no store round trip)."""
+        known = self._any_cache.get(tenant)
+        if known is not None and now - known[0] < self.cache_seconds:
+            return known[1]
+        found = bool(await self.store.get_value(tenant, ANY_SET))
+        if len(self._any_cache) > 10_000:
+            self._any_cache.clear()
+        self._any_cache[tenant] = (now, found)
+        return found
 
     async def read(self, tenant: Tenant, channel: str) -> ChannelSettings:
         """The channel's settings as the store has them now (no cache), for a change made
@@ -249,9 +266,11 @@ class ChannelSettingsBook:
         changes = settings.changes_from(old)
         if not changes:
             return []
+        await self.store.put_value(tenant, ANY_SET, "1", ttl_seconds=KEEP_SECONDS)
         await self.store.put_value(
             tenant, _name(channel), settings.encode(), ttl_seconds=KEEP_SECONDS
         )
+        self._any_cache[tenant] = (time.monotonic(), True)
         self._cache[(tenant, channel)] = (time.monotonic(), settings)
         entry = {"c": channel, "by": by, "name": by_name, "changes": changes}
         await self.store.append_log(
