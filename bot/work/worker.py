@@ -139,9 +139,11 @@ class Watchdog:
 
 # Admission control. Intake (the platform's acks) and answers share one event loop; a burst
 # read all at once would queue hundreds of answers' work ahead of the next ack. So new work
-# is read in small batches, and only while the loop keeps up. The stream holds the rest
+# is read one job at a time, and only while the loop keeps up: each job's first steps then
+# interleave with the acks (bench.fleet, 300 questions: ack p99 80-100 ms instead of
+# 170-280 ms with batches of 16, and more answers a second). The stream holds the rest
 # durably, so reading it a little later loses nothing.
-MAX_BATCH = 16
+MAX_BATCH = 1
 MAX_LOOP_LAG = 0.010
 MAX_LAG_CHECKS = 50  # never starve reading: after this many busy checks, read anyway
 
