@@ -58,8 +58,11 @@ async def test_a_killed_workers_answers_are_finished_by_another_exactly_once(
     try:
 
         async def fifty_in_flight() -> bool:
+            # fifty answers under way, and all sixty jobs held (the worker reads one job
+            # at a time, so the last ones may be read just after the fiftieth started)
             assert worker.poll() is None, (tmp_path / "w1.log").read_text()
-            return int(await chat.client.get(chat.started) or 0) >= 50
+            started = int(await chat.client.get(chat.started) or 0) >= 50
+            return started and (await queue.stats()).pending == 60
 
         await eventually(fifty_in_flight, within=20)
     finally:
