@@ -80,11 +80,11 @@ class ChannelSettings:
         return self.visibility == "private"
 
     def encode(self) -> str:
-        return json.dumps(
-            {k: v for k, v in dataclasses.asdict(self).items() if v not in (None, (), [])}
-            | ({"policies": list(self.policies)} if self.policies is not None else {}),
-            sort_keys=True,
-        )
+        """What is set, as JSON; `policies: []` (none at all) is kept, unlike a default."""
+        data = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        if not self.handoff:
+            del data["handoff"]
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def decode(cls, raw: str) -> ChannelSettings:
